@@ -1,0 +1,171 @@
+// The memory map: the one place that lays out vmemsim's linear memory.
+//
+//   [0, __heap_base)         AssemblyScript static data (no heap use: nothing here calls `new`)
+//   HOST_BASE                host record: HOST_RECORD bytes of i32 params then f64 counters
+//   VM_TABLE                 MAX_VMS VM records of VM_RECORD bytes (params i32, counters f64)
+//   then, bump-reserved by layout() and the mechanisms, in this order:
+//     per VM   page table    8 bytes per guest page (pagetable.ts): u32 meta, u32 content key
+//     per VM   region table  1 byte per 2 MiB region (512 guest pages): large-page state
+//     per VM   quantile tbl  (QTABLE_ENTRIES + 1) u32: inverse CDF of the access pattern
+//     host     side tables   sized by the mechanisms that need them (sharing hash table, ...)
+//
+// Everything proportional to all guest pages is in the 8-byte page entry: 2^28 pages (1 TiB) take
+// 2 GiB, leaving the rest of the 4 GiB wasm32 space for tables. docs/architecture.md has the
+// arithmetic. Records are addressed by the offsets below; they are exported as globals so the
+// TypeScript side reads the same numbers instead of repeating them.
+
+export const WASM_PAGE: u32 = 65536;
+export const PAGE_ENTRY: u32 = 8;
+export const REGION_PAGES: u32 = 512;
+export const REGION_SHIFT: u32 = 9;
+export const QTABLE_ENTRIES: u32 = 1024;
+
+export const MAX_VMS: u32 = 4096;
+export const HOST_RECORD: u32 = 4096;
+export const VM_RECORD: u32 = 1024;
+/** byte offset of the f64 counters inside a record */
+export const COUNTERS_AT: u32 = 256;
+
+// ---- host record: i32 params (index * 4) ----
+export const HP_LARGE_PAGES: i32 = 0; // Mem.AllocGuestLargePage
+export const HP_NVMS: i32 = 1;
+export const HP_EPOCH: i32 = 2; // guest-LRU epoch of the current tick
+export const HP_RNG: i32 = 4; // 4 words: host xoshiro128** state
+// ---- host record: f64 counters (COUNTERS_AT + index * 8) ----
+export const H_TOTAL: i32 = 0; // machine pages
+export const H_VMK: i32 = 1; // hypervisor reserve, pages
+export const H_OVHD: i32 = 2; // overhead of powered-on VMs, pages
+export const H_FREE_LARGE: i32 = 3; // wholly free 2 MiB frames
+export const H_FREE_SMALL: i32 = 4; // free 4 KiB pages outside whole frames
+export const H_PRIVATE: i32 = 5; // pages backing private guest pages, all VMs
+export const H_COMMON: i32 = 6; // machine pages backing shared content
+export const H_COUNTERS: i32 = 32;
+
+// ---- VM record: i32 params (index * 4) ----
+export const P_PAGES: i32 = 0; // configured pages (MEMSZ)
+export const P_PAGE_BASE: i32 = 1; // address of the page table
+export const P_REGION_BASE: i32 = 2; // address of the region table
+export const P_QTABLE_BASE: i32 = 3; // address of the pattern quantile table
+export const P_POWERED: i32 = 4; // 1 when powered on
+export const P_ACTIVE: i32 = 5; // working-set pages
+export const P_PATTERN: i32 = 6; // PATTERN_*
+export const P_HOT: i32 = 7; // hot pages (hotcold)
+export const P_HOT_T: i32 = 8; // share of touches to hot pages, as u32 threshold
+export const P_WRITE_T: i32 = 9; // write ratio as u32 threshold
+export const P_ZERO_T: i32 = 10; // content class thresholds (cumulative, u32)
+export const P_IMAGE_T: i32 = 11;
+export const P_DUP_T: i32 = 12;
+export const P_CLASS_SEED: i32 = 13; // content class hash seed (per image)
+export const P_IMAGE_BASE: i32 = 14; // first content key of the image's range
+export const P_DUP_BASE: i32 = 15; // first content key of the VM's duplicate range
+export const P_DUP_SIZE: i32 = 16; // keys in the duplicate range
+export const P_SWEEP: i32 = 17; // next page of the boot zeroing sweep
+export const P_OVERHEAD: i32 = 18; // overhead pages while powered on
+export const P_ZIPF_S: i32 = 19; // zipf exponent * 1e6 (for the quantile table)
+export const P_RNG: i32 = 20; // 4 words: the VM's xoshiro128** state
+export const P_PARAMS: i32 = 64;
+
+// ---- VM record: f64 counters ----
+// current page counts by host state (sum = P_PAGES)
+export const C_UNBACKED: i32 = 0;
+export const C_PRIVATE: i32 = 1;
+export const C_SHARED: i32 = 2;
+export const C_BALLOONED: i32 = 3;
+export const C_COMPRESSED: i32 = 4;
+export const C_SWAPPED: i32 = 5;
+// guest's own view of its pages (sum = P_PAGES)
+export const C_GUEST_FREE: i32 = 6;
+export const C_GUEST_CACHE: i32 = 7;
+export const C_GUEST_ANON: i32 = 8;
+// large pages
+export const C_LARGE_REGIONS: i32 = 9; // regions backed by one 2 MiB frame now
+// cumulative
+export const C_TOUCHES: i32 = 16;
+export const C_READS: i32 = 17;
+export const C_WRITES: i32 = 18;
+export const C_FIRST_TOUCH: i32 = 19;
+export const C_FAULT_BALLOONED: i32 = 20;
+export const C_FAULT_COMPRESSED: i32 = 21;
+export const C_FAULT_SWAPPED: i32 = 22;
+export const C_COW_BREAKS: i32 = 23;
+export const C_ALLOC_STALLS: i32 = 24;
+export const C_LARGE_BACKED: i32 = 25; // regions ever backed whole
+export const C_LARGE_BROKEN: i32 = 26; // large pages broken into small ones
+export const C_ZEROED: i32 = 27; // pages zeroed by the guest's boot sweep
+export const C_SAMPLE_HITS: i32 = 28; // touches of sampled pages
+export const C_COUNTERS: i32 = 96;
+
+export function hostBase(): u32 {
+  return heapStart;
+}
+export function vmBase(vm: u32): u32 {
+  return heapStart + HOST_RECORD + vm * VM_RECORD;
+}
+
+// @ts-ignore: decorator
+@inline export function hostI(i: i32): u32 {
+  return load<u32>(heapStart + (<u32>i << 2));
+}
+// @ts-ignore: decorator
+@inline export function setHostI(i: i32, v: u32): void {
+  store<u32>(heapStart + (<u32>i << 2), v);
+}
+// @ts-ignore: decorator
+@inline export function hostC(i: i32): f64 {
+  return load<f64>(heapStart + COUNTERS_AT + (<u32>i << 3));
+}
+// @ts-ignore: decorator
+@inline export function addHostC(i: i32, d: f64): void {
+  const a = heapStart + COUNTERS_AT + (<u32>i << 3);
+  store<f64>(a, load<f64>(a) + d);
+}
+// @ts-ignore: decorator
+@inline export function vmI(vm: u32, i: i32): u32 {
+  return load<u32>(vmBase(vm) + (<u32>i << 2));
+}
+// @ts-ignore: decorator
+@inline export function setVmI(vm: u32, i: i32, v: u32): void {
+  store<u32>(vmBase(vm) + (<u32>i << 2), v);
+}
+// @ts-ignore: decorator
+@inline export function vmC(vm: u32, i: i32): f64 {
+  return load<f64>(vmBase(vm) + COUNTERS_AT + (<u32>i << 3));
+}
+// @ts-ignore: decorator
+@inline export function addVmC(vm: u32, i: i32, d: f64): void {
+  const a = vmBase(vm) + COUNTERS_AT + (<u32>i << 3);
+  store<f64>(a, load<f64>(a) + d);
+}
+
+// ---- bump reservation of linear memory, with our own bounds ----
+let heapStart: u32 = 0;
+let top: u32 = 0;
+
+/** Place the host record and VM table after the static data; clears them. */
+export function initMemory(): void {
+  heapStart = (<u32>__heap_base + 63) & ~63;
+  top = heapStart + HOST_RECORD + MAX_VMS * VM_RECORD;
+  ensure(top); // fresh memory is zero: no fill needed
+}
+
+/** Reserve `bytes` (64-byte aligned, zero). Returns 0 when the 4 GiB space cannot hold them. */
+export function reserve(bytes: u64): u32 {
+  const at = (<u64>top + 63) & ~(<u64>63);
+  const end = at + bytes;
+  if (end > 0xFFFF_0000) return 0;
+  if (!ensure(<u32>end)) return 0;
+  top = <u32>end; // never handed out before, so still zero
+  return <u32>at;
+}
+
+/** Bytes of linear memory in use (static data, records, tables). */
+export function reservedBytes(): u32 {
+  return top;
+}
+
+function ensure(end: u32): bool {
+  const have = <u64>memory.size() * WASM_PAGE;
+  if (<u64>end <= have) return true;
+  const need = <i32>((<u64>end - have + WASM_PAGE - 1) / WASM_PAGE);
+  return memory.grow(need) >= 0;
+}

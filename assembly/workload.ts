@@ -1,0 +1,150 @@
+// The guest workload: page touches for one VM and one tick, generated here from the VM's own
+// random stream, plus the boot-time zeroing sweep of guests that zero their memory (Windows).
+// Spec: esxi-memory.md §1 (first touch backs a page; large pages), §2 (active memory: what the
+// sampler observes); the scenario's workload model in docs/scenarios.md.
+//
+// A touch picks a rank in the working set by the access pattern (rank 0 = hottest, and rank =
+// PPN), then reads or writes it: the first touch backs it (pagetable.backPage), a write stores the
+// page's class content (content.ts) and marks it dirty, a touch of a sampled page is counted for
+// the active-memory estimate. Touches of pages that are not resident are counted as faults by
+// state, for the reclamation mechanisms to serve.
+import {
+  QTABLE_ENTRIES, P_PAGES, P_ACTIVE, P_PATTERN, P_HOT, P_HOT_T, P_WRITE_T, P_SWEEP,
+  P_ZIPF_S, P_QTABLE_BASE, P_RNG, C_TOUCHES, C_READS, C_WRITES, C_ALLOC_STALLS, C_FAULT_BALLOONED,
+  C_FAULT_COMPRESSED, C_FAULT_SWAPPED, C_ZEROED, C_SAMPLE_HITS, vmBase, vmI, setVmI, addVmC,
+} from "./memory";
+import { next, below } from "./rng";
+import {
+  entryAt, backPage, setGuestClass, STATE_MASK, STATE_UNBACKED, STATE_PRIVATE, STATE_BALLOONED, STATE_COMPRESSED,
+  STATE_SWAPPED, M_ACCESSED, M_DIRTY, M_SAMPLED, GUEST_MASK, GUEST_SHIFT, GUEST_FREE, GUEST_CACHE,
+  GUEST_ANON, EPOCH_SHIFT,
+} from "./pagetable";
+import { classKey } from "./content";
+
+export const PATTERN_UNIFORM: u32 = 0;
+export const PATTERN_ZIPF: u32 = 1;
+export const PATTERN_HOTCOLD: u32 = 2;
+
+const QBITS: u32 = 10; // log2(QTABLE_ENTRIES)
+const QFRAC: u32 = 32 - QBITS;
+
+/**
+ * Fill the VM's quantile table for a zipf pattern over its working set: entry i is the rank at
+ * cumulative probability i / 1024 of the continuous power law x^-s on [1, n + 1]; a draw
+ * interpolates linearly inside its bucket. Uniform and hot/cold draws need no table.
+ */
+export function setPattern(vm: u32): void {
+  if (vmI(vm, P_PATTERN) != PATTERN_ZIPF) return;
+  const n = <f64>vmI(vm, P_ACTIVE);
+  const s = <f64>vmI(vm, P_ZIPF_S) / 1e6;
+  const q = vmI(vm, P_QTABLE_BASE);
+  const a = 1.0 - s;
+  const top = a != 0 ? Math.pow(n + 1, a) - 1 : 0;
+  for (let i: u32 = 0; i <= QTABLE_ENTRIES; i++) {
+    const u = <f64>i / <f64>QTABLE_ENTRIES;
+    const x = a != 0 ? Math.pow(1 + u * top, 1 / a) : Math.pow(n + 1, u);
+    store<u32>(q + (i << 2), <u32>min(max(Math.floor(x) - 1, 0), n));
+  }
+  store<u32>(q + (QTABLE_ENTRIES << 2), <u32>n);
+}
+
+// @ts-ignore: decorator
+@inline function drawRank(vm: u32, rng: u32, pattern: u32, active: u32): u32 {
+  if (pattern == PATTERN_ZIPF) {
+    const u = next(rng);
+    const q = vmI(vm, P_QTABLE_BASE) + ((u >>> QFRAC) << 2);
+    const lo = load<u32>(q), hi = load<u32>(q, 4);
+    const r = lo + <u32>((<u64>(hi - lo) * <u64>(u & ((1 << QFRAC) - 1))) >>> QFRAC);
+    return min(r, active - 1);
+  }
+  if (pattern == PATTERN_HOTCOLD) {
+    const hot = vmI(vm, P_HOT);
+    if (next(rng) < vmI(vm, P_HOT_T)) return below(rng, hot);
+    return hot + below(rng, active - hot);
+  }
+  return below(rng, active);
+}
+
+/**
+ * `count` touches of the VM's working set at guest-LRU epoch `epoch`. One call per VM per tick.
+ * Returns the number of touches that could not proceed (stalled for memory or faulted).
+ */
+export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
+  const active = vmI(vm, P_ACTIVE);
+  if (active == 0 || count == 0) return 0;
+  const rng = vmBase(vm) + (<u32>P_RNG << 2);
+  const pattern = vmI(vm, P_PATTERN);
+  const writeT = vmI(vm, P_WRITE_T);
+  const stamp = epoch << EPOCH_SHIFT;
+  let reads: u32 = 0, writes: u32 = 0, stalls: u32 = 0, sampled: u32 = 0;
+  let fBalloon: u32 = 0, fZip: u32 = 0, fSwap: u32 = 0;
+  for (let i: u32 = 0; i < count; i++) {
+    const ppn = drawRank(vm, rng, pattern, active);
+    const write = next(rng) < writeT;
+    const e = entryAt(vm, ppn);
+    let m = load<u32>(e);
+    const st = m & STATE_MASK;
+    if (st == STATE_UNBACKED) {
+      if (!backPage(vm, ppn)) {
+        stalls++;
+        continue;
+      }
+      m = load<u32>(e);
+    } else if (st >= STATE_BALLOONED) {
+      if (st == STATE_BALLOONED) fBalloon++;
+      else if (st == STATE_COMPRESSED) fZip++;
+      else if (st == STATE_SWAPPED) fSwap++;
+      continue;
+    }
+    if (m & M_SAMPLED) {
+      sampled++;
+      m &= ~M_SAMPLED;
+    }
+    m = (m & 0xffff) | M_ACCESSED | stamp;
+    if (write) {
+      writes++;
+      store<u32>(e, classKey(vm, ppn), 4);
+      m = setGuestClass(vm, e, m | M_DIRTY, GUEST_ANON);
+    } else {
+      reads++;
+      if ((m & GUEST_MASK) >>> GUEST_SHIFT == GUEST_FREE) m = setGuestClass(vm, e, m, GUEST_CACHE);
+    }
+    store<u32>(e, m);
+  }
+  addVmC(vm, C_TOUCHES, <f64>count);
+  addVmC(vm, C_READS, <f64>reads);
+  addVmC(vm, C_WRITES, <f64>writes);
+  addVmC(vm, C_ALLOC_STALLS, <f64>stalls);
+  addVmC(vm, C_FAULT_BALLOONED, <f64>fBalloon);
+  addVmC(vm, C_FAULT_COMPRESSED, <f64>fZip);
+  addVmC(vm, C_FAULT_SWAPPED, <f64>fSwap);
+  addVmC(vm, C_SAMPLE_HITS, <f64>sampled);
+  return stalls + fBalloon + fZip + fSwap;
+}
+
+/**
+ * The guest zeroes up to `count` more of its pages in PPN order (Windows at boot): each is backed
+ * if need be and written with zeros; the guest still counts it free. Returns the pages still to
+ * zero (0 when the sweep is done); a sweep that meets no free machine memory waits.
+ */
+export function zeroSweep(vm: u32, count: u32): u32 {
+  const pages = vmI(vm, P_PAGES);
+  let ppn = vmI(vm, P_SWEEP);
+  const end = min(pages, ppn + count);
+  let zeroed: u32 = 0;
+  while (ppn < end) {
+    const e = entryAt(vm, ppn);
+    const st = load<u32>(e) & STATE_MASK;
+    if (st == STATE_UNBACKED && !backPage(vm, ppn)) break;
+    if (st <= STATE_PRIVATE) {
+      // pages in other states already read as zeros from the host's side or wait for their mechanism
+      store<u32>(e, 0, 4);
+      store<u32>(e, load<u32>(e) | M_DIRTY);
+      zeroed++;
+    }
+    ppn++;
+  }
+  setVmI(vm, P_SWEEP, ppn);
+  addVmC(vm, C_ZEROED, <f64>zeroed);
+  return pages - ppn;
+}

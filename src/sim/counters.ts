@@ -1,0 +1,116 @@
+// The counters a sample reports, named as esxtop names them (spec esxi-memory.md §9). Memory is
+// in MB as esxtop shows it (MB = MiB), rates per second. docs/outputs.md documents every column;
+// columns that a later mechanism fills read 0 until it lands.
+import { minFree } from "../policy/states.js";
+import type { Simulation, VmState } from "./simulation.js";
+
+const MB_PAGES = 256; // 4 KiB pages per MB
+
+export const HOST_COLUMNS = [
+  "time", "PMEM.total", "PMEM.vmk", "PMEM.other", "PMEM.free", "VMKMEM.minfree", "VMKMEM.state",
+  "PSHARE.shared", "PSHARE.common", "PSHARE.saving", "SWAP.curr", "SWAP.rclmtgt", "ZIP.zipped",
+  "ZIP.saved", "MEMCTL.curr", "MEMCTL.target", "MEMCTL.max", "VMS.on",
+] as const;
+export type HostRow = Record<(typeof HOST_COLUMNS)[number], number | string>;
+
+export const VM_COLUMNS = [
+  "time", "vm", "on", "MEMSZ", "GRANT", "CNSM", "SZTGT", "TCHD", "TCHD.true", "%ACTV", "%ACTVS", "%ACTVF",
+  "%ACTVN", "MCTL?", "MCTLSZ", "MCTLTGT", "MCTLMAX", "SWCUR", "SWTGT", "SWR/s", "SWW/s", "LLSWR/s",
+  "LLSWW/s", "CACHESZ", "CACHEUSD", "ZIP", "ZIP/s", "UNZIP/s", "SHRD", "ZERO", "SHRDSVD", "COWH", "OVHD",
+  "AMIN", "AMAX", "ASHRS", "LAT%", "TOUCH/s", "FIRST", "STALLS", "LPAGES",
+] as const;
+export type VmRow = Record<(typeof VM_COLUMNS)[number], number | string>;
+
+/** Round to 1/100 MB so outputs are short and byte-stable. */
+function mb(pages: number): number {
+  return Math.round((pages / MB_PAGES) * 100) / 100;
+}
+
+export function sharesOf(vm: VmState): number {
+  const perMb = { low: 5, normal: 10, high: 20 } as const;
+  return typeof vm.shares === "number" ? vm.shares : perMb[vm.shares] * (vm.config.memory / 2 ** 20);
+}
+
+export function hostRow(sim: Simulation): HostRow {
+  const e = sim.engine;
+  const k = e.k;
+  const h = e.hostCounters();
+  const free = h[k.H_FREE_LARGE] * 512 + h[k.H_FREE_SMALL];
+  const total = h[k.H_TOTAL];
+  const vmk = h[k.H_VMK];
+  const minfree = minFree(sim.scenario.host.memory, sim.scenario.host.settings["Mem.MemMinFreePct"]) / 4096;
+  return {
+    time: sim.time,
+    "PMEM.total": mb(total),
+    "PMEM.vmk": mb(vmk),
+    "PMEM.other": mb(total - vmk - free),
+    "PMEM.free": mb(free),
+    "VMKMEM.minfree": mb(minfree),
+    "VMKMEM.state": "high",
+    "PSHARE.shared": 0,
+    "PSHARE.common": mb(h[k.H_COMMON]),
+    "PSHARE.saving": 0,
+    "SWAP.curr": 0,
+    "SWAP.rclmtgt": 0,
+    "ZIP.zipped": 0,
+    "ZIP.saved": 0,
+    "MEMCTL.curr": 0,
+    "MEMCTL.target": 0,
+    "MEMCTL.max": 0,
+    "VMS.on": sim.vms.filter((v) => v.powered).length,
+  };
+}
+
+export function vmRow(sim: Simulation, vm: VmState): VmRow {
+  const e = sim.engine;
+  const k = e.k;
+  const c = e.vmCounters(vm.index);
+  const pages = vm.config.memory / 4096;
+  const grant = c[k.C_PRIVATE] + c[k.C_SHARED];
+  const active = vm.powered ? Math.min(pages, vm.phase.active / 4096) : 0;
+  const maxmemctl = vm.settings["sched.mem.maxmemctl"];
+  const mctlmax = maxmemctl >= 0 ? maxmemctl / 4096 : (pages * sim.scenario.host.settings["Mem.CtlMaxPercent"]) / 100;
+  return {
+    time: sim.time,
+    vm: vm.config.name,
+    on: vm.powered ? 1 : 0,
+    MEMSZ: mb(pages),
+    GRANT: mb(grant),
+    CNSM: mb(grant),
+    SZTGT: 0,
+    TCHD: mb(active),
+    "TCHD.true": mb(active),
+    "%ACTV": 0,
+    "%ACTVS": 0,
+    "%ACTVF": 0,
+    "%ACTVN": 0,
+    "MCTL?": vm.powered && vm.config.guest.balloonDriver ? 1 : 0,
+    MCTLSZ: mb(c[k.C_BALLOONED]),
+    MCTLTGT: 0,
+    MCTLMAX: mb(mctlmax),
+    SWCUR: mb(c[k.C_SWAPPED]),
+    SWTGT: 0,
+    "SWR/s": 0,
+    "SWW/s": 0,
+    "LLSWR/s": 0,
+    "LLSWW/s": 0,
+    CACHESZ: 0,
+    CACHEUSD: 0,
+    ZIP: mb(c[k.C_COMPRESSED]),
+    "ZIP/s": 0,
+    "UNZIP/s": 0,
+    SHRD: mb(c[k.C_SHARED]),
+    ZERO: 0,
+    SHRDSVD: 0,
+    COWH: 0,
+    OVHD: mb(e.vmParam(vm.index, k.P_OVERHEAD)),
+    AMIN: mb(vm.reservation / 4096),
+    AMAX: vm.limit === null ? -1 : mb(vm.limit / 4096),
+    ASHRS: sharesOf(vm),
+    "LAT%": 0,
+    "TOUCH/s": vm.powered ? vm.phase.touchRate : 0,
+    FIRST: c[k.C_FIRST_TOUCH],
+    STALLS: c[k.C_ALLOC_STALLS],
+    LPAGES: c[k.C_LARGE_REGIONS],
+  };
+}

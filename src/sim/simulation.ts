@@ -1,0 +1,369 @@
+// A simulation: one host, its VMs and their workloads, advanced tick by tick. The per-VM policy
+// (phases, events, power, boot) lives here; every per-page step happens in the engine, one call
+// per VM per tick. docs/architecture.md follows one tick through this file.
+import { Engine, loadEngine, type EngineSource } from "../engine.js";
+import type { Scenario, ScenarioEvent, VmConfig, WorkloadPhase } from "../scenario/types.js";
+import { hostRow, vmRow, type HostRow, type VmRow } from "./counters.js";
+
+export const PAGE = 4096;
+const U32 = 2 ** 32;
+
+export interface SimulationOptions {
+  /** the engine's wasm (bytes, module or URL); default: build/vmemsim.wasm beside the package */
+  wasm?: EngineSource;
+  /** verify the conservation invariants after every tick (slow; for tests and debugging) */
+  check?: boolean;
+}
+
+/** Something that happened at a point in simulated time: an event applied or refused. */
+export interface EventRecord {
+  time: number;
+  kind: string;
+  vm?: string;
+  ok: boolean;
+  message: string;
+}
+
+export interface Sample {
+  time: number;
+  host: HostRow;
+  vms: VmRow[];
+  /** events since the previous sample */
+  events: EventRecord[];
+}
+
+export interface RunOptions {
+  /** simulated seconds to stop at (default: the scenario's duration) */
+  until?: number;
+  onSample?: (sample: Sample) => void;
+  signal?: AbortSignal;
+}
+
+/** The conservation invariants failed: a bug in vmemsim, never a user mistake. */
+export class InvariantError extends Error {
+  constructor(message: string, readonly time: number, readonly vm?: string) {
+    super(`invariant violated at t=${time}s${vm ? ` in VM ${vm}` : ""}: ${message}`);
+  }
+}
+
+/** Per-VM state the TypeScript side keeps: configuration in force, power, workload phase. */
+export interface VmState {
+  readonly index: number;
+  readonly config: VmConfig;
+  powered: boolean;
+  poweredAt: number;
+  /** time of the scenario's own power-on still to come (config.powerOn), null when done */
+  powerOnAt: number | null;
+  phase: Omit<WorkloadPhase, "at">;
+  /** index of the next phase of config.workload to start */
+  nextPhase: number;
+  touchCarry: number;
+  sweepCarry: number;
+  /** pages the guest still has to zero at boot */
+  sweepLeft: number;
+  reservation: number;
+  limit: number | null;
+  shares: VmConfig["shares"];
+  settings: VmConfig["settings"];
+}
+
+const CHECK_CODES: Record<number, string> = {
+  1: "a page has an unknown host state",
+  2: "a page has an unknown guest class",
+  3: "a large page holds a page that is not private",
+  4: "a page outside any backed region is backed",
+  5: "page counts by state differ from the page table",
+  6: "guest page counts differ from the page table",
+  7: "large-region count differs from the region table",
+};
+
+export class Simulation {
+  readonly scenario: Scenario;
+  readonly engine: Engine;
+  readonly vms: VmState[];
+  readonly check: boolean;
+  /** simulated seconds since the start */
+  time = 0;
+  ticks = 0;
+  private nextEvent = 0;
+  private pending: EventRecord[] = [];
+  /** every event applied or refused so far */
+  readonly log: EventRecord[] = [];
+
+  constructor(scenario: Scenario, engine: Engine, check: boolean) {
+    this.scenario = scenario;
+    this.engine = engine;
+    this.check = check;
+    const k = engine.k;
+    const host = scenario.host;
+    engine.init(host.memory / PAGE, host.hypervisorReserve / PAGE, host.settings["Mem.AllocGuestLargePage"] === 1, scenario.seed);
+    const keys = contentKeyRanges(scenario.vms);
+    this.vms = scenario.vms.map((config, index) => {
+      const pages = config.memory / PAGE;
+      if (!engine.addVm(index, pages, scenario.seed)) {
+        throw new RangeError(
+          `the engine's 4 GiB linear memory cannot hold VM ${config.name} (${pages} pages × 8 bytes after ${index} VMs)`,
+        );
+      }
+      const c = config.content;
+      const zeroT = Math.min(U32 - 1, Math.round(c.zero * U32));
+      const imageT = Math.min(U32 - 1, Math.round((c.zero + c.image) * U32));
+      const dupT = Math.min(U32 - 1, Math.round((c.zero + c.image + c.duplicate) * U32));
+      engine.setVmParam(index, k.P_ZERO_T, zeroT);
+      engine.setVmParam(index, k.P_IMAGE_T, imageT);
+      engine.setVmParam(index, k.P_DUP_T, dupT);
+      engine.setVmParam(index, k.P_CLASS_SEED, keys.classSeed(config.image));
+      engine.setVmParam(index, k.P_IMAGE_BASE, keys.imageBase.get(config.image)!);
+      engine.setVmParam(index, k.P_DUP_BASE, keys.dupBase[index]);
+      engine.setVmParam(index, k.P_DUP_SIZE, keys.dupSize[index]);
+      const { at: _at, ...phase } = config.workload[0];
+      const vm: VmState = {
+        index,
+        config,
+        powered: false,
+        poweredAt: 0,
+        powerOnAt: config.powerOn,
+        phase,
+        nextPhase: 1,
+        touchCarry: 0,
+        sweepCarry: 0,
+        sweepLeft: 0,
+        reservation: config.reservation,
+        limit: config.limit,
+        shares: config.shares,
+        settings: { ...config.settings },
+      };
+      this.applyPhase(vm);
+      return vm;
+    });
+  }
+
+  /** Advance by `seconds` of simulated time (rounded up to whole ticks). */
+  step(seconds: number): void {
+    const ticks = Math.ceil(seconds / this.scenario.tick - 1e-9);
+    for (let i = 0; i < ticks; i++) this.tick();
+  }
+
+  /**
+   * Run to `until` (default: the scenario's duration), calling onSample every `sampleEvery`
+   * simulated seconds. Yields to the event loop now and then so an AbortSignal can stop it.
+   */
+  async run(opts: RunOptions = {}): Promise<{ time: number; aborted: boolean }> {
+    const until = opts.until ?? this.scenario.duration;
+    const every = this.scenario.sampleEvery;
+    let lastYield = Date.now();
+    while (this.time < until - 1e-9) {
+      if (opts.signal?.aborted) return { time: this.time, aborted: true };
+      this.tick();
+      if (opts.onSample && isMultiple(this.time, every)) opts.onSample(this.sample());
+      if (Date.now() - lastYield > 50) {
+        await new Promise((r) => setTimeout(r, 0));
+        lastYield = Date.now();
+      }
+    }
+    return { time: this.time, aborted: !!opts.signal?.aborted };
+  }
+
+  /** Counters now: host and every VM, plus the events since the previous sample. */
+  sample(): Sample {
+    const events = this.pending;
+    this.pending = [];
+    return { time: this.time, host: hostRow(this), vms: this.vms.map((vm) => vmRow(this, vm)), events };
+  }
+
+  private tick(): void {
+    const { tick } = this.scenario;
+    const t = this.time;
+    this.applyEvents(t);
+    const epoch = this.ticks & 0xffff;
+    for (const vm of this.vms) {
+      this.startPhases(vm, t);
+      if (!vm.powered) continue;
+      this.runGuest(vm, t, tick, epoch);
+    }
+    this.time = roundTime(t + tick);
+    this.ticks++;
+    if (this.check) this.verify();
+  }
+
+  /** One VM's guest for one tick: boot zeroing (Windows), then the workload's touches. */
+  private runGuest(vm: VmState, t: number, tick: number, epoch: number): void {
+    const raw = this.engine.raw;
+    const boot = vm.config.guest.bootTime;
+    if (vm.sweepLeft > 0) {
+      const rate = vm.config.memory / PAGE / Math.max(boot, tick);
+      const want = rate * tick + vm.sweepCarry;
+      const n = Math.floor(want);
+      vm.sweepCarry = want - n;
+      vm.sweepLeft = raw.zeroSweep(vm.index, n) >>> 0;
+    }
+    if (t < vm.poweredAt + boot) return;
+    const want = vm.phase.touchRate * tick + vm.touchCarry;
+    const n = Math.floor(want);
+    vm.touchCarry = want - n;
+    raw.touchVm(vm.index, n, epoch);
+  }
+
+  private startPhases(vm: VmState, t: number): void {
+    const phases = vm.config.workload;
+    while (vm.nextPhase < phases.length && phases[vm.nextPhase].at <= t + 1e-9) {
+      const { at: _at, ...phase } = phases[vm.nextPhase++];
+      vm.phase = phase;
+      this.applyPhase(vm);
+    }
+    if (vm.powerOnAt !== null && vm.powerOnAt <= t + 1e-9) {
+      vm.powerOnAt = null;
+      if (!vm.powered) this.powerOn(vm, t);
+    }
+  }
+
+  /** Hand the current workload phase to the engine. */
+  private applyPhase(vm: VmState): void {
+    const { engine } = this;
+    const k = engine.k;
+    const p = vm.phase;
+    const active = Math.max(1, Math.min(vm.config.memory, p.active) / PAGE);
+    engine.setVmParam(vm.index, k.P_ACTIVE, Math.floor(active));
+    engine.setVmParam(vm.index, k.P_WRITE_T, Math.min(U32 - 1, Math.round(p.writeRatio * U32)));
+    const pat = p.pattern;
+    if (pat.kind === "zipf") {
+      engine.setVmParam(vm.index, k.P_PATTERN, k.PATTERN_ZIPF);
+      engine.setVmParam(vm.index, k.P_ZIPF_S, Math.round(pat.s * 1e6));
+    } else if (pat.kind === "hotcold") {
+      engine.setVmParam(vm.index, k.P_PATTERN, k.PATTERN_HOTCOLD);
+      engine.setVmParam(vm.index, k.P_HOT, Math.max(1, Math.min(Math.floor(active) - 1, Math.round(pat.hot * active))));
+      engine.setVmParam(vm.index, k.P_HOT_T, Math.min(U32 - 1, Math.round(pat.hotShare * U32)));
+    } else {
+      engine.setVmParam(vm.index, k.P_PATTERN, k.PATTERN_UNIFORM);
+    }
+    engine.raw.setPattern(vm.index);
+  }
+
+  private powerOn(vm: VmState, t: number): void {
+    const overhead = Math.ceil(vm.config.overhead / PAGE);
+    if (!(this.engine.raw.powerOn(vm.index, overhead) & 1)) {
+      this.record({ time: t, kind: "powerOn", vm: vm.config.name, ok: false, message: `power-on of ${vm.config.name} failed: its overhead (${overhead} pages) does not fit in free machine memory` });
+      return;
+    }
+    vm.powered = true;
+    vm.poweredAt = t;
+    vm.touchCarry = 0;
+    vm.sweepCarry = 0;
+    vm.sweepLeft = vm.config.guest.os === "windows" ? vm.config.memory / PAGE : 0;
+    this.record({ time: t, kind: "powerOn", vm: vm.config.name, ok: true, message: `${vm.config.name} powered on` });
+  }
+
+  private powerOff(vm: VmState, t: number): void {
+    if (!vm.powered) return;
+    this.engine.raw.powerOff(vm.index);
+    vm.powered = false;
+    this.record({ time: t, kind: "powerOff", vm: vm.config.name, ok: true, message: `${vm.config.name} powered off` });
+  }
+
+  private applyEvents(t: number): void {
+    const events = this.scenario.events;
+    while (this.nextEvent < events.length && events[this.nextEvent].at <= t + 1e-9) {
+      this.applyEvent(events[this.nextEvent++], t);
+    }
+  }
+
+  private applyEvent(ev: ScenarioEvent, t: number): void {
+    const byName = (names: string[]) => names.map((n) => this.vms.find((v) => v.config.name === n)!);
+    switch (ev.kind) {
+      case "powerOn":
+        for (const vm of byName(ev.vms)) if (!vm.powered) this.powerOn(vm, t);
+        break;
+      case "powerOff":
+        for (const vm of byName(ev.vms)) this.powerOff(vm, t);
+        break;
+      case "setHost": {
+        Object.assign(this.scenario.host.settings, ev.settings);
+        Object.assign(this.scenario.host.ksm, ev.ksm);
+        if (ev.settings["Mem.AllocGuestLargePage"] !== undefined) {
+          this.engine.setHostParam(this.engine.k.HP_LARGE_PAGES, ev.settings["Mem.AllocGuestLargePage"]);
+        }
+        const names = [...Object.keys(ev.settings), ...Object.keys(ev.ksm)];
+        this.record({ time: t, kind: "setHost", ok: true, message: `set ${names.map((n) => `${n}=${(ev.settings as Record<string, number>)[n] ?? (ev.ksm as Record<string, number>)[n]}`).join(", ")}` });
+        break;
+      }
+      case "setVm":
+        for (const vm of byName(ev.vms)) {
+          if (ev.reservation !== undefined) vm.reservation = ev.reservation;
+          if (ev.limit !== undefined) vm.limit = ev.limit;
+          if (ev.shares !== undefined) vm.shares = ev.shares;
+          if (ev.settings) Object.assign(vm.settings, ev.settings);
+          this.record({ time: t, kind: "setVm", vm: vm.config.name, ok: true, message: `${vm.config.name}: settings changed` });
+        }
+        break;
+      case "workload":
+        for (const vm of byName(ev.vms)) {
+          vm.phase = { ...ev.phase };
+          this.applyPhase(vm);
+          this.record({ time: t, kind: "workload", vm: vm.config.name, ok: true, message: `${vm.config.name}: workload phase changed` });
+        }
+        break;
+    }
+  }
+
+  private record(r: EventRecord): void {
+    this.pending.push(r);
+    this.log.push(r);
+  }
+
+  /** --check: conservation of every VM's pages and of the host's machine memory. */
+  verify(): void {
+    const raw = this.engine.raw;
+    for (const vm of this.vms) {
+      const code = raw.checkVm(vm.index);
+      if (code !== 0) throw new InvariantError(CHECK_CODES[code] ?? `code ${code}`, this.time, vm.config.name);
+    }
+    if (raw.checkHost() !== 0) {
+      throw new InvariantError("machine memory: total ≠ vmk + overhead + private + common + free", this.time);
+    }
+  }
+}
+
+/**
+ * Content-key ranges (assembly/content.ts): each image gets a range as long as its largest VM,
+ * each VM a range for its duplicates; keys 1 … 2^32 - 2, KEY_UNIQUE excluded.
+ */
+function contentKeyRanges(vms: VmConfig[]) {
+  const imagePages = new Map<string, number>();
+  for (const vm of vms) imagePages.set(vm.image, Math.max(imagePages.get(vm.image) ?? 0, vm.memory / PAGE));
+  let next = 1;
+  const imageBase = new Map<string, number>();
+  for (const [image, pages] of imagePages) {
+    imageBase.set(image, next);
+    next += pages;
+  }
+  const dupBase: number[] = [];
+  const dupSize: number[] = [];
+  for (const vm of vms) {
+    const size = Math.max(1, Math.round((vm.memory / PAGE) * vm.content.duplicate / vm.content.duplicateCopies));
+    dupBase.push(next);
+    dupSize.push(size);
+    next += size;
+  }
+  if (next >= U32 - 1) throw new RangeError(`content keys exhausted: ${next} keys needed, 2^32 - 2 available`);
+  return { imageBase, dupBase, dupSize, classSeed: (image: string) => fnv1a(image) };
+}
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function roundTime(t: number): number {
+  return Math.round(t * 1e6) / 1e6;
+}
+
+function isMultiple(t: number, every: number): boolean {
+  const q = t / every;
+  return Math.abs(q - Math.round(q)) < 1e-9;
+}
+
+export async function createSimulation(scenario: Scenario, opts: SimulationOptions = {}): Promise<Simulation> {
+  const engine = await loadEngine(opts.wasm);
+  return new Simulation(structuredClone(scenario), engine, opts.check ?? false);
+}
