@@ -46,7 +46,7 @@ export function hostRow(sim: Simulation): HostRow {
     "PMEM.other": mb(total - vmk - free),
     "PMEM.free": mb(free),
     "VMKMEM.minfree": mb(minfree),
-    "VMKMEM.state": "high",
+    "VMKMEM.state": sim.state,
     "PSHARE.shared": 0,
     "PSHARE.common": mb(h[k.H_COMMON]),
     "PSHARE.saving": 0,

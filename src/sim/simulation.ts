@@ -4,6 +4,7 @@
 import { Engine, loadEngine, type EngineSource } from "../engine.js";
 import type { Scenario, ScenarioEvent, VmConfig, WorkloadPhase } from "../scenario/types.js";
 import { hostRow, vmRow, type HostRow, type VmRow } from "./counters.js";
+import type { MemState } from "../policy/states.js";
 
 export const PAGE = 4096;
 const U32 = 2 ** 32;
@@ -65,6 +66,12 @@ export interface VmState {
   limit: number | null;
   shares: VmConfig["shares"];
   settings: VmConfig["settings"];
+  /**
+   * What the memory scheduler (src/policy/) wants of this VM, in pages; the reclamation
+   * mechanisms carry it out. sztgt: target size (SZTGT, without overhead); mctltgt: balloon target
+   * (MCTLTGT); swtgt: host swap target (SWTGT); mctlmax: balloon limit (MCTLMAX).
+   */
+  targets: { sztgt: number; mctltgt: number; swtgt: number; mctlmax: number };
 }
 
 const CHECK_CODES: Record<number, string> = {
@@ -82,6 +89,8 @@ export class Simulation {
   readonly engine: Engine;
   readonly vms: VmState[];
   readonly check: boolean;
+  /** free-memory state of the host (src/policy/states.ts) */
+  state: MemState = "high";
   /** simulated seconds since the start */
   time = 0;
   ticks = 0;
@@ -132,6 +141,7 @@ export class Simulation {
         limit: config.limit,
         shares: config.shares,
         settings: { ...config.settings },
+        targets: { sztgt: pages, mctltgt: 0, swtgt: 0, mctlmax: 0 },
       };
       this.applyPhase(vm);
       return vm;
