@@ -17,14 +17,34 @@ import { mix32 } from "./rng";
 export const KEY_ZERO: u32 = 0;
 export const KEY_UNIQUE: u32 = 0xffff_ffff;
 
-/** The content key page `ppn` of `vm` holds after a write. */
+/** A VM's content model, copied out of its record (memory.data scratch, one VM at a time). */
+const model = memory.data(32);
+
+/** Load `vm`'s content model into the scratch block for keyOf; returns its address. */
+export function contentOf(vm: u32): u32 {
+  store<u32>(model, vmI(vm, P_CLASS_SEED));
+  store<u32>(model, vmI(vm, P_ZERO_T), 4);
+  store<u32>(model, vmI(vm, P_IMAGE_T), 8);
+  store<u32>(model, vmI(vm, P_DUP_T), 12);
+  store<u32>(model, vmI(vm, P_IMAGE_BASE), 16);
+  store<u32>(model, vmI(vm, P_DUP_BASE), 20);
+  store<u32>(model, vmI(vm, P_DUP_SIZE), 24);
+  return model;
+}
+
+/** The content key page `ppn` holds after a write, under the model at `c` (contentOf). */
 // @ts-ignore: decorator
-@inline export function classKey(vm: u32, ppn: u32): u32 {
-  const h = mix32(vmI(vm, P_CLASS_SEED) ^ mix32(ppn));
-  if (h < vmI(vm, P_ZERO_T)) return KEY_ZERO;
-  if (h < vmI(vm, P_IMAGE_T)) return vmI(vm, P_IMAGE_BASE) + ppn;
-  if (h < vmI(vm, P_DUP_T)) return vmI(vm, P_DUP_BASE) + <u32>((<u64>mix32(h) * <u64>vmI(vm, P_DUP_SIZE)) >>> 32);
+@inline export function keyOf(c: u32, ppn: u32): u32 {
+  const h = mix32(load<u32>(c) ^ mix32(ppn));
+  if (h < load<u32>(c, 4)) return KEY_ZERO;
+  if (h < load<u32>(c, 8)) return load<u32>(c, 16) + ppn;
+  if (h < load<u32>(c, 12)) return load<u32>(c, 20) + <u32>((<u64>mix32(h) * <u64>load<u32>(c, 24)) >>> 32);
   return KEY_UNIQUE;
+}
+
+/** The content key page `ppn` of `vm` holds after a write. */
+export function classKey(vm: u32, ppn: u32): u32 {
+  return keyOf(contentOf(vm), ppn);
 }
 
 /** True when two pages holding these keys have identical content. */

@@ -9,7 +9,7 @@
 // the active-memory estimate. Touches of pages that are not resident are counted as faults by
 // state, for the reclamation mechanisms to serve.
 import {
-  QTABLE_ENTRIES, P_PAGES, P_ACTIVE, P_PATTERN, P_HOT, P_HOT_T, P_WRITE_T, P_SWEEP,
+  PAGE_ENTRY, QTABLE_ENTRIES, P_PAGE_BASE, P_PAGES, P_ACTIVE, P_PATTERN, P_HOT, P_HOT_T, P_WRITE_T, P_SWEEP,
   P_ZIPF_S, P_QTABLE_BASE, P_RNG, C_TOUCHES, C_READS, C_WRITES, C_ALLOC_STALLS, C_FAULT_BALLOONED,
   C_FAULT_COMPRESSED, C_FAULT_SWAPPED, C_ZEROED, C_SAMPLE_HITS, vmBase, vmI, setVmI, addVmC,
 } from "./memory";
@@ -19,13 +19,17 @@ import {
   STATE_SWAPPED, M_ACCESSED, M_DIRTY, M_SAMPLED, GUEST_MASK, GUEST_SHIFT, GUEST_FREE, GUEST_CACHE,
   GUEST_ANON, EPOCH_SHIFT,
 } from "./pagetable";
-import { classKey } from "./content";
+import { contentOf, keyOf } from "./content";
 
 export const PATTERN_UNIFORM: u32 = 0;
 export const PATTERN_ZIPF: u32 = 1;
 export const PATTERN_HOTCOLD: u32 = 2;
 
 const QBITS: u32 = 10; // log2(QTABLE_ENTRIES)
+const BATCH: u32 = 64; // touches drawn ahead of applying them
+const WRITE_BIT: u32 = 0x8000_0000; // PPNs are below 2^31
+const batch = memory.data(BATCH * 4);
+let sink: u32 = 0; // keeps the warming loads from being optimised away
 const QFRAC: u32 = 32 - QBITS;
 
 /**
@@ -49,17 +53,16 @@ export function setPattern(vm: u32): void {
 }
 
 // @ts-ignore: decorator
-@inline function drawRank(vm: u32, rng: u32, pattern: u32, active: u32): u32 {
+@inline function drawRank(rng: u32, pattern: u32, active: u32, qtable: u32, hot: u32, hotT: u32): u32 {
   if (pattern == PATTERN_ZIPF) {
     const u = next(rng);
-    const q = vmI(vm, P_QTABLE_BASE) + ((u >>> QFRAC) << 2);
+    const q = qtable + ((u >>> QFRAC) << 2);
     const lo = load<u32>(q), hi = load<u32>(q, 4);
     const r = lo + <u32>((<u64>(hi - lo) * <u64>(u & ((1 << QFRAC) - 1))) >>> QFRAC);
     return min(r, active - 1);
   }
   if (pattern == PATTERN_HOTCOLD) {
-    const hot = vmI(vm, P_HOT);
-    if (next(rng) < vmI(vm, P_HOT_T)) return below(rng, hot);
+    if (next(rng) < hotT) return below(rng, hot);
     return hot + below(rng, active - hot);
   }
   return below(rng, active);
@@ -75,41 +78,59 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
   const rng = vmBase(vm) + (<u32>P_RNG << 2);
   const pattern = vmI(vm, P_PATTERN);
   const writeT = vmI(vm, P_WRITE_T);
+  const qtable = vmI(vm, P_QTABLE_BASE), hot = vmI(vm, P_HOT), hotT = vmI(vm, P_HOT_T);
+  const table = vmI(vm, P_PAGE_BASE);
+  const content = contentOf(vm);
   const stamp = epoch << EPOCH_SHIFT;
   let reads: u32 = 0, writes: u32 = 0, stalls: u32 = 0, sampled: u32 = 0;
   let fBalloon: u32 = 0, fZip: u32 = 0, fSwap: u32 = 0;
-  for (let i: u32 = 0; i < count; i++) {
-    const ppn = drawRank(vm, rng, pattern, active);
-    const write = next(rng) < writeT;
-    const e = entryAt(vm, ppn);
-    let m = load<u32>(e);
-    const st = m & STATE_MASK;
-    if (st == STATE_UNBACKED) {
-      if (!backPage(vm, ppn)) {
-        stalls++;
+  for (let done: u32 = 0; done < count; ) {
+    const n = min(BATCH, count - done);
+    done += n;
+    // pass 1: draw the batch's pages and start loading their entries, so the cache misses of
+    // independent pages overlap instead of queueing one behind the other
+    let warm: u32 = 0;
+    for (let j: u32 = 0; j < n; j++) {
+      const ppn = drawRank(rng, pattern, active, qtable, hot, hotT);
+      store<u32>(batch + (j << 2), ppn | (next(rng) < writeT ? WRITE_BIT : 0));
+      warm ^= load<u32>(table + ppn * PAGE_ENTRY);
+    }
+    sink ^= warm;
+    // pass 2: apply the touches in order
+    for (let j: u32 = 0; j < n; j++) {
+      const x = load<u32>(batch + (j << 2));
+      const ppn = x & ~WRITE_BIT;
+      const write = (x & WRITE_BIT) != 0;
+      const e = table + ppn * PAGE_ENTRY;
+      let m = load<u32>(e);
+      const st = m & STATE_MASK;
+      if (st == STATE_UNBACKED) {
+        if (!backPage(vm, ppn)) {
+          stalls++;
+          continue;
+        }
+        m = load<u32>(e);
+      } else if (st >= STATE_BALLOONED) {
+        if (st == STATE_BALLOONED) fBalloon++;
+        else if (st == STATE_COMPRESSED) fZip++;
+        else if (st == STATE_SWAPPED) fSwap++;
         continue;
       }
-      m = load<u32>(e);
-    } else if (st >= STATE_BALLOONED) {
-      if (st == STATE_BALLOONED) fBalloon++;
-      else if (st == STATE_COMPRESSED) fZip++;
-      else if (st == STATE_SWAPPED) fSwap++;
-      continue;
+      if (m & M_SAMPLED) {
+        sampled++;
+        m &= ~M_SAMPLED;
+      }
+      m = (m & 0xffff) | M_ACCESSED | stamp;
+      if (write) {
+        writes++;
+        store<u32>(e, keyOf(content, ppn), 4);
+        m = setGuestClass(vm, e, m | M_DIRTY, GUEST_ANON);
+      } else {
+        reads++;
+        if ((m & GUEST_MASK) >>> GUEST_SHIFT == GUEST_FREE) m = setGuestClass(vm, e, m, GUEST_CACHE);
+      }
+      store<u32>(e, m);
     }
-    if (m & M_SAMPLED) {
-      sampled++;
-      m &= ~M_SAMPLED;
-    }
-    m = (m & 0xffff) | M_ACCESSED | stamp;
-    if (write) {
-      writes++;
-      store<u32>(e, classKey(vm, ppn), 4);
-      m = setGuestClass(vm, e, m | M_DIRTY, GUEST_ANON);
-    } else {
-      reads++;
-      if ((m & GUEST_MASK) >>> GUEST_SHIFT == GUEST_FREE) m = setGuestClass(vm, e, m, GUEST_CACHE);
-    }
-    store<u32>(e, m);
   }
   addVmC(vm, C_TOUCHES, <f64>count);
   addVmC(vm, C_READS, <f64>reads);

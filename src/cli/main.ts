@@ -1,0 +1,224 @@
+// The vmemsim command line: run, validate, schema. Exit 0 on success, 2 on bad input (a message
+// naming the field and what is allowed), 1 on an internal error.
+import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { parseArgs } from "node:util";
+import cliProgress from "cli-progress";
+import { parseScenarioText, ScenarioError } from "../scenario/load.js";
+import { scenarioJsonSchema } from "../scenario/schema.js";
+import { parseTime } from "../scenario/units.js";
+import { DEFAULT_SCENARIO_YAML } from "../scenario/default.js";
+import type { Scenario } from "../scenario/types.js";
+import { createSimulation, type Sample } from "../sim/simulation.js";
+import { HOST_COLUMNS, VM_COLUMNS } from "../sim/counters.js";
+import { csvLine, csvRow } from "../outputs/csv.js";
+import { SummaryBuilder } from "../outputs/summary.js";
+import { esxtopScreen, formatTime } from "../outputs/table.js";
+import { OutDir } from "./outdir.js";
+import { VERSION } from "../version.js";
+
+export interface Io {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  isTTY: boolean;
+}
+
+/** A user mistake: printed without a stack, exit 2. */
+export class UsageError extends Error {}
+
+const HELP = `vmemsim ${VERSION}: page-level simulator of hypervisor memory management
+
+Usage:
+  vmemsim run [FILE] [options]   run a scenario (no FILE: the built-in default scenario)
+  vmemsim validate FILE          check a scenario and print what it expands to
+  vmemsim schema                 print the JSON Schema of the scenario format
+  vmemsim --help | --version
+
+Options of run:
+  --seed N            override the scenario's seed (integer 0 … 4294967295)
+  --duration T        override the simulated duration (e.g. 90s, 30m, 2h)
+  --out DIR           write host.csv, vms.csv and summary.json into DIR
+  --format csv|jsonl  csv (default): files in --out; jsonl: stream samples to stdout
+  --check             verify the conservation invariants after every tick (slow)
+  --quiet             no progress bar and no summary table
+
+Exit status: 0 success, 2 bad input, 1 internal error. Docs: docs/scenarios.md, docs/outputs.md.
+`;
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (err) {
+    if (err instanceof ScenarioError || err instanceof UsageError) {
+      io.stderr(`vmemsim: ${err.message}\n`);
+      return 2;
+    }
+    const e = err as Error;
+    io.stderr(`vmemsim: internal error: ${e.message}\n${process.env.VMEMSIM_DEBUG ? `${e.stack}\n` : ""}`);
+    return 1;
+  }
+}
+
+async function dispatch(argv: string[], io: Io): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    io.stdout(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === "--version" || command === "-v") {
+    io.stdout(`${VERSION}\n`);
+    return 0;
+  }
+  if (command === "schema") {
+    args(rest, {}, 0);
+    io.stdout(JSON.stringify(scenarioJsonSchema, null, 2) + "\n");
+    return 0;
+  }
+  if (command === "validate") {
+    const { positionals } = args(rest, {}, 1);
+    if (positionals.length !== 1) throw new UsageError("validate needs exactly one FILE");
+    const sc = loadScenario(positionals[0]);
+    io.stdout(
+      `${positionals[0]}: valid: scenario "${sc.name}", ${sc.vms.length} VMs, ${gib(sc.vms.reduce((a, v) => a + v.memory, 0))} configured on a ${gib(sc.host.memory)} host, ${formatTime(sc.duration)} simulated, seed ${sc.seed}\n`,
+    );
+    return 0;
+  }
+  if (command === "run") return run(rest, io);
+  throw new UsageError(`unknown command "${command}": allowed commands are run, validate, schema (see vmemsim --help)`);
+}
+
+const RUN_OPTIONS = {
+  seed: { type: "string" },
+  duration: { type: "string" },
+  out: { type: "string" },
+  format: { type: "string" },
+  check: { type: "boolean" },
+  quiet: { type: "boolean" },
+} as const;
+
+function args<O extends Record<string, { type: "string" | "boolean" }>>(argv: string[], options: O, maxPositionals: number) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    const allowed = Object.keys(options).map((o) => `--${o}`).join(", ");
+    throw new UsageError(`${(err as Error).message.split("\n")[0]}${allowed ? ` (allowed options: ${allowed})` : ""}`);
+  }
+  if (parsed.positionals.length > maxPositionals) {
+    throw new UsageError(`unexpected argument "${parsed.positionals[maxPositionals]}"`);
+  }
+  return parsed;
+}
+
+function loadScenario(file: string | undefined): Scenario {
+  if (file === undefined) return parseScenarioText(DEFAULT_SCENARIO_YAML, "default scenario");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (err as Error).message}`);
+  }
+  return parseScenarioText(text, file);
+}
+
+function gib(bytes: number): string {
+  return `${Math.round((bytes / 2 ** 30) * 100) / 100} GiB`;
+}
+
+async function run(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = args(argv, RUN_OPTIONS, 1);
+  const format = values.format ?? "csv";
+  if (format !== "csv" && format !== "jsonl") throw new UsageError(`--format must be csv or jsonl (got "${format}")`);
+  const scenario = loadScenario(positionals[0]);
+  if (values.seed !== undefined) {
+    const seed = Number(values.seed);
+    if (!/^\d+$/.test(values.seed) || seed > 2 ** 32 - 1) throw new UsageError(`--seed must be an integer from 0 to 4294967295 (got "${values.seed}")`);
+    scenario.seed = seed;
+  }
+  if (values.duration !== undefined) {
+    let d: number;
+    try {
+      d = parseTime(values.duration);
+    } catch {
+      throw new UsageError(`--duration must be a time such as 90s, 30m or 2h (got "${values.duration}")`);
+    }
+    const ticks = d / scenario.tick;
+    if (!(d > 0) || Math.abs(ticks - Math.round(ticks)) > 1e-9) {
+      throw new UsageError(`--duration must be a positive multiple of the scenario's tick (${scenario.tick}s) (got "${values.duration}")`);
+    }
+    scenario.duration = d;
+  }
+
+  const sim = await createSimulation(scenario, { check: values.check ?? false });
+  const out = values.out !== undefined ? new OutDir(values.out) : null;
+  const summary = new SummaryBuilder();
+  const quiet = values.quiet ?? false;
+  const emit = (line: string) => io.stdout(line);
+  if (out) {
+    out.write("host.csv", csvLine(HOST_COLUMNS));
+    out.write("vms.csv", csvLine(VM_COLUMNS));
+  }
+  const ticks = scenario.duration / scenario.tick;
+  const bar =
+    io.isTTY && !quiet && ticks >= 600
+      ? new cliProgress.SingleBar({ stream: process.stderr, format: "{bar} {percentage}% | {sim} simulated | ETA {eta_formatted}", hideCursor: true }, cliProgress.Presets.shades_classic)
+      : null;
+  bar?.start(scenario.duration, 0, { sim: "0:00:00" });
+
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  const wall0 = performance.now();
+  let last: Sample | null = null;
+  try {
+    const result = await sim.run({
+      signal: controller.signal,
+      onSample: (s) => {
+        last = s;
+        summary.add(s);
+        if (out) {
+          out.write("host.csv", csvRow(HOST_COLUMNS, s.host));
+          for (const vm of s.vms) out.write("vms.csv", csvRow(VM_COLUMNS, vm));
+        }
+        if (format === "jsonl") emit(JSON.stringify({ type: "sample", time: s.time, host: s.host, vms: s.vms, events: s.events }) + "\n");
+        bar?.update(s.time, { sim: formatTime(s.time) });
+      },
+    });
+    bar?.stop();
+    if (result.aborted) {
+      out?.abort();
+      io.stderr(`vmemsim: interrupted at ${formatTime(result.time)} simulated (t=${result.time}s); no output written\n`);
+      return 130;
+    }
+  } catch (err) {
+    bar?.stop();
+    out?.abort();
+    throw err;
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+  const wall = (performance.now() - wall0) / 1000;
+  const final = last ?? sim.sample();
+  const body = {
+    vmemsim: VERSION,
+    scenarioHash: createHash("sha256").update(JSON.stringify(scenario)).digest("hex"),
+    ...summary.build(scenario.name, scenario.seed, sim.time),
+    scenarioNormalized: scenario,
+    wall: { seconds: Math.round(wall * 1000) / 1000, simulatedPerWallSecond: Math.round(sim.time / Math.max(wall, 1e-6)) },
+  };
+  if (format === "jsonl") emit(JSON.stringify({ type: "summary", ...body, scenarioNormalized: undefined }) + "\n");
+  let written: string[] = [];
+  if (out) {
+    out.write("summary.json", JSON.stringify(body, null, 2) + "\n");
+    written = out.commit();
+  }
+  if (!quiet) {
+    const report = esxtopScreen(final) + `\n${scenario.name}: ${formatTime(sim.time)} simulated in ${wall.toFixed(2)} s wall, seed ${scenario.seed}${written.length ? `; wrote ${written.join(", ")}` : ""}\n`;
+    if (format === "jsonl") io.stderr(report);
+    else io.stdout(report);
+  }
+  return 0;
+}
