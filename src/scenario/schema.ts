@@ -20,6 +20,11 @@ export const PATTERN_PATTERN = String.raw`^\s*(?:uniform|zipf\(\s*${NUM}\s*\)|ho
 
 type Json = Record<string, unknown>;
 
+/** A setting takes integers when its default and range are integers (all ESXi settings and KSM knobs). */
+export function settingType(def: SettingDef): "integer" | "number" {
+  return [def.default, def.min, def.max].every(Number.isInteger) ? "integer" : "number";
+}
+
 function settingSchema(name: string, def: SettingDef): Json {
   const unit = def.unit ? ` [${def.unit}]` : "";
   const pending = def.pending ? " (accepted, not modelled yet)" : "";
@@ -34,7 +39,7 @@ function settingSchema(name: string, def: SettingDef): Json {
       description: `${def.doc}. A size (e.g. 4GiB; plain number = bytes) or -1. Default -1.`,
     };
   }
-  return { type: "integer", minimum: def.min, maximum: def.max, default: def.default, description };
+  return { type: settingType(def), minimum: def.min, maximum: def.max, default: def.default, description };
 }
 
 function settingsObject(table: Record<string, SettingDef>, description: string): Json {

@@ -74,7 +74,8 @@ export function parseSize(value: unknown): number {
 
 /** Round a byte count up to the next multiple of the 4 KiB page. */
 export function roundUpToPage(bytes: number): number {
-  return Math.ceil(bytes / PAGE_SIZE - 1e-9) * PAGE_SIZE;
+  const pages = Math.ceil(bytes / PAGE_SIZE - 1e-9); // the epsilon absorbs float noise in "0.3GiB"-like products
+  return pages > 0 ? pages * PAGE_SIZE : 0;
 }
 
 /** Size in bytes rounded up to a 4 KiB multiple. */
