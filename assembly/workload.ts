@@ -87,14 +87,15 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
   for (let done: u32 = 0; done < count; ) {
     const n = min(BATCH, count - done);
     done += n;
-    // pass 1: draw the batch's pages and start loading their entries, so the cache misses of
-    // independent pages overlap instead of queueing one behind the other
+    // pass 1: draw the batch's pages, then start loading their entries in a loop of loads alone, so
+    // the cache and TLB misses of independent pages overlap instead of queueing one behind the
+    // other (interleaved with the draws, few loads fit in the CPU's window: 2x slower, issue 6)
     let warm: u32 = 0;
     for (let j: u32 = 0; j < n; j++) {
       const ppn = drawRank(rng, pattern, active, qtable, hot, hotT);
       store<u32>(batch + (j << 2), ppn | (next(rng) < writeT ? WRITE_BIT : 0));
-      warm ^= load<u32>(table + ppn * PAGE_ENTRY);
     }
+    for (let j: u32 = 0; j < n; j++) warm ^= load<u32>(table + (load<u32>(batch + (j << 2)) & ~WRITE_BIT) * PAGE_ENTRY);
     sink ^= warm;
     // pass 2: apply the touches in order
     for (let j: u32 = 0; j < n; j++) {
