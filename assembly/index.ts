@@ -12,6 +12,7 @@ import { initPagetable, releaseVm, checkVm as checkVmTable, breakAllLarge } from
 export * from "./memory";
 export { setPattern, touchVm, zeroSweep, PATTERN_UNIFORM, PATTERN_ZIPF, PATTERN_HOTCOLD } from "./workload";
 export { KEY_UNIQUE } from "./content";
+export { sampleInit, samplePeriod, sampleStop } from "./sample"; // scheduler (issue 4)
 
 /** Set up an empty host. Returns the host record's address. */
 export function init(totalPages: u32, vmkPages: u32, largePages: u32, seed: u32): u32 {

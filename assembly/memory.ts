@@ -63,6 +63,13 @@ export const P_SWEEP: i32 = 17; // next page of the boot zeroing sweep
 export const P_OVERHEAD: i32 = 18; // overhead pages while powered on
 export const P_ZIPF_S: i32 = 19; // zipf exponent * 1e6 (for the quantile table)
 export const P_RNG: i32 = 20; // 4 words: the VM's xoshiro128** state
+// scheduler (issue 4): active-memory sampling and blocking (sample.ts, workload.ts)
+export const P_SAMPLE_BASE: i32 = 36; // address of the VM's list of sampled PPNs (u32 each)
+export const P_SAMPLE_CAP: i32 = 37; // entries the list can hold
+export const P_SAMPLE_N: i32 = 38; // pages marked M_SAMPLED in the current period
+export const P_TOUCH_SPAN: i32 = 39; // guest touches since the last period went below this PPN
+export const P_BLOCKED: i32 = 40; // 1: the host blocks this VM's new allocations (low state)
+export const P_SAMPLE_RNG: i32 = 41; // 4 words (41-44): the sampler's own xoshiro128** state
 export const P_PARAMS: i32 = 64;
 
 // ---- VM record: f64 counters ----
@@ -93,6 +100,14 @@ export const C_LARGE_BACKED: i32 = 25; // regions ever backed whole
 export const C_LARGE_BROKEN: i32 = 26; // large pages broken into small ones
 export const C_ZEROED: i32 = 27; // pages zeroed by the guest's boot sweep
 export const C_SAMPLE_HITS: i32 = 28; // touches of sampled pages
+// scheduler (issue 4): active-memory sampling (sample.ts) and blocking
+export const C_SAMPLE_START: i32 = 48; // C_SAMPLE_HITS when the current period began
+export const C_SAMPLE_LAST_T: i32 = 49; // sampled pages touched in the last complete period (t)
+export const C_SAMPLE_LAST_N: i32 = 50; // pages sampled in the last complete period (n)
+export const C_TRUE_ACTIVE: i32 = 51; // distinct pages touched in the last complete period
+export const C_SAMPLE_PERIODS: i32 = 52; // sampling periods completed (cumulative)
+export const C_SAMPLE_SCANNED: i32 = 53; // page entries scanned for the true count (cumulative)
+export const C_BLOCKED: i32 = 54; // touches refused because the host blocked the VM (cumulative)
 export const C_COUNTERS: i32 = 96;
 
 export function hostBase(): u32 {

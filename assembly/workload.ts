@@ -12,6 +12,7 @@ import {
   PAGE_ENTRY, QTABLE_ENTRIES, P_PAGE_BASE, P_PAGES, P_ACTIVE, P_PATTERN, P_HOT, P_HOT_T, P_WRITE_T, P_SWEEP,
   P_ZIPF_S, P_QTABLE_BASE, P_RNG, C_TOUCHES, C_READS, C_WRITES, C_ALLOC_STALLS, C_FAULT_BALLOONED,
   C_FAULT_COMPRESSED, C_FAULT_SWAPPED, C_ZEROED, C_SAMPLE_HITS, vmBase, vmI, setVmI, addVmC,
+  P_TOUCH_SPAN, P_BLOCKED, C_BLOCKED, // scheduler (issue 4)
 } from "./memory";
 import { next, below } from "./rng";
 import {
@@ -75,6 +76,10 @@ export function setPattern(vm: u32): void {
 export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
   const active = vmI(vm, P_ACTIVE);
   if (active == 0 || count == 0) return 0;
+  // scheduler (issue 4): sample.ts counts M_ACCESSED below the span; a blocked VM gets no new pages
+  if (vmI(vm, P_TOUCH_SPAN) < active) setVmI(vm, P_TOUCH_SPAN, active);
+  const blocked = vmI(vm, P_BLOCKED) != 0;
+  let nBlocked: u32 = 0;
   const rng = vmBase(vm) + (<u32>P_RNG << 2);
   const pattern = vmI(vm, P_PATTERN);
   const writeT = vmI(vm, P_WRITE_T);
@@ -106,7 +111,8 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
       let m = load<u32>(e);
       const st = m & STATE_MASK;
       if (st == STATE_UNBACKED) {
-        if (!backPage(vm, ppn)) {
+        if (blocked || !backPage(vm, ppn)) {
+          if (blocked) nBlocked++;
           stalls++;
           continue;
         }
@@ -141,6 +147,7 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
   addVmC(vm, C_FAULT_COMPRESSED, <f64>fZip);
   addVmC(vm, C_FAULT_SWAPPED, <f64>fSwap);
   addVmC(vm, C_SAMPLE_HITS, <f64>sampled);
+  addVmC(vm, C_BLOCKED, <f64>nBlocked);
   return stalls + fBalloon + fZip + fSwap;
 }
 
@@ -153,20 +160,28 @@ export function zeroSweep(vm: u32, count: u32): u32 {
   const pages = vmI(vm, P_PAGES);
   let ppn = vmI(vm, P_SWEEP);
   const end = min(pages, ppn + count);
-  let zeroed: u32 = 0;
+  let zeroed: u32 = 0, sampled: u32 = 0;
+  const blocked = vmI(vm, P_BLOCKED) != 0;
   while (ppn < end) {
     const e = entryAt(vm, ppn);
     const st = load<u32>(e) & STATE_MASK;
-    if (st == STATE_UNBACKED && !backPage(vm, ppn)) break;
+    if (st == STATE_UNBACKED && (blocked || !backPage(vm, ppn))) break;
     if (st <= STATE_PRIVATE) {
       // pages in other states already read as zeros from the host's side or wait for their mechanism
       store<u32>(e, 0, 4);
-      store<u32>(e, load<u32>(e) | M_DIRTY);
+      let m = load<u32>(e) | M_DIRTY | M_ACCESSED; // a guest access: the sampler sees it (W02 Fig. 6)
+      if (m & M_SAMPLED) {
+        sampled++;
+        m &= ~M_SAMPLED;
+      }
+      store<u32>(e, m);
       zeroed++;
     }
     ppn++;
   }
   setVmI(vm, P_SWEEP, ppn);
+  if (vmI(vm, P_TOUCH_SPAN) < ppn) setVmI(vm, P_TOUCH_SPAN, ppn);
   addVmC(vm, C_ZEROED, <f64>zeroed);
+  addVmC(vm, C_SAMPLE_HITS, <f64>sampled);
   return pages - ppn;
 }

@@ -19,7 +19,7 @@ export interface SettingDef {
 export const HOST_SETTINGS = {
   "Mem.CtlMaxPercent": { default: 65, min: 0, max: 99, unit: "%", doc: "balloon limit, % of configured memory" },
   "Mem.IdleTax": { default: 75, min: 0, max: 99, unit: "%", doc: "idle memory tax rate" },
-  "Mem.IdleTaxType": { default: 1, min: 0, max: 1, unit: "", doc: "0 flat (W02), 1 progressive" },
+  "Mem.IdleTaxType": { default: 0, min: 0, max: 1, unit: "", doc: "0 flat (W02, vmemsim's default), 1 progressive (ESXi's default; vmemsim's reading in docs/scheduler.md)" },
   "Mem.SamplePeriod": { default: 60, min: 1, max: 3600, unit: "s", doc: "active-memory sampling period" },
   "Mem.BalancePeriod": { default: 15, min: 1, max: 3600, unit: "s", doc: "target recomputation period" },
   "Mem.ShareScanTime": { default: 60, min: 10, max: 600, unit: "min", doc: "time to scan one VM's memory once" },
@@ -33,6 +33,18 @@ export const HOST_SETTINGS = {
   "Mem.MemMinFreePct": { default: 0, min: 0, max: 50, unit: "%", doc: "minFree as % of memory; 0 = sliding scale" },
   "Mem.SampleActivePctMin": { default: 1, min: 0, max: 10, unit: "%", doc: "floor of the active-memory estimate" },
   "LPage.MaxSharedPages": { default: 510, min: 0, max: 512, unit: "pages", doc: "a large region with more shared subpages is not re-formed" },
+  // scheduler (issue 4): free-memory state thresholds (spec §3, EPPING), sampling, swap datastore
+  "Vmemsim.StateHighPct": { default: 400, min: 2, max: 10000, unit: "% of minFree", doc: "free memory at or above which the host is in the high state" },
+  "Vmemsim.StateClearPct": { default: 100, min: 2, max: 10000, unit: "% of minFree", doc: "lower bound of the clear state" },
+  "Vmemsim.StateSoftPct": { default: 64, min: 1, max: 10000, unit: "% of minFree", doc: "lower bound of the soft state" },
+  "Vmemsim.StateHardPct": { default: 32, min: 1, max: 10000, unit: "% of minFree", doc: "lower bound of the hard state (below: low)" },
+  "Vmemsim.StateBlockPct": { default: 16, min: 0, max: 10000, unit: "% of minFree", doc: "in low, below this VMs above their target are blocked from allocating" },
+  "Vmemsim.StateMarginPct": { default: 10, min: 0, max: 1000, unit: "% of minFree", doc: "hysteresis: a state is left upward at its upper bound plus this" },
+  "Vmemsim.StateHoldSec": { default: 5, min: 0, max: 3600, unit: "s", doc: "hysteresis: ... and only after free memory stayed there this long" },
+  "Vmemsim.SampleSize": { default: 100, min: 1, max: 65536, unit: "pages", doc: "pages sampled per VM per Mem.SamplePeriod (W02: n = 100)" },
+  "Vmemsim.SampleSlowGainPct": { default: 10, min: 1, max: 100, unit: "%", doc: "weight of a new period in the slow moving average of active memory" },
+  "Vmemsim.SampleFastGainPct": { default: 60, min: 1, max: 100, unit: "%", doc: "weight of a new period in the fast moving average of active memory" },
+  "Vmemsim.SwapDatastoreMB": { default: 0, min: 0, max: 2 ** 40, unit: "MB", doc: "space for VM swap files (configured − reservation each); a power-on whose file does not fit fails; 0 = unlimited" },
 } satisfies Record<string, SettingDef>;
 
 export type HostSettingName = keyof typeof HOST_SETTINGS;

@@ -14,7 +14,7 @@ export const HOST_COLUMNS = [
 export type HostRow = Record<(typeof HOST_COLUMNS)[number], number | string>;
 
 export const VM_COLUMNS = [
-  "time", "vm", "on", "MEMSZ", "GRANT", "CNSM", "SZTGT", "TCHD", "TCHD.true", "%ACTV", "%ACTVS", "%ACTVF",
+  "time", "vm", "on", "MEMSZ", "GRANT", "CNSM", "SZTGT", "ENTL", "TCHD", "TCHD.true", "%ACTV", "%ACTVS", "%ACTVF",
   "%ACTVN", "MCTL?", "MCTLSZ", "MCTLTGT", "MCTLMAX", "SWCUR", "SWTGT", "SWR/s", "SWW/s", "LLSWR/s",
   "LLSWW/s", "CACHESZ", "CACHEUSD", "ZIP", "ZIP/s", "UNZIP/s", "SHRD", "ZERO", "SHRDSVD", "COWH", "OVHD",
   "AMIN", "AMAX", "ASHRS", "LAT%", "TOUCH/s", "FIRST", "STALLS", "LPAGES",
@@ -39,6 +39,8 @@ export function hostRow(sim: Simulation): HostRow {
   const total = h[k.H_TOTAL];
   const vmk = h[k.H_VMK];
   const minfree = minFree(sim.scenario.host.memory, sim.scenario.host.settings["Mem.MemMinFreePct"]) / 4096;
+  let mctltgt = 0, swtgt = 0; // scheduler (issue 4): targets of the VMs on, summed
+  for (const v of sim.vms) if (v.powered) { mctltgt += v.targets.mctltgt; swtgt += v.targets.swtgt; }
   return {
     time: sim.time,
     "PMEM.total": mb(total),
@@ -51,11 +53,11 @@ export function hostRow(sim: Simulation): HostRow {
     "PSHARE.common": mb(h[k.H_COMMON]),
     "PSHARE.saving": 0,
     "SWAP.curr": 0,
-    "SWAP.rclmtgt": 0,
+    "SWAP.rclmtgt": mb(swtgt),
     "ZIP.zipped": 0,
     "ZIP.saved": 0,
     "MEMCTL.curr": 0,
-    "MEMCTL.target": 0,
+    "MEMCTL.target": mb(mctltgt),
     "MEMCTL.max": 0,
     "VMS.on": sim.vms.filter((v) => v.powered).length,
   };
@@ -67,9 +69,11 @@ export function vmRow(sim: Simulation, vm: VmState): VmRow {
   const c = e.vmCounters(vm.index);
   const pages = vm.config.memory / 4096;
   const grant = c[k.C_PRIVATE] + c[k.C_SHARED];
-  const active = vm.powered ? Math.min(pages, vm.phase.active / 4096) : 0;
-  const maxmemctl = vm.settings["sched.mem.maxmemctl"];
-  const mctlmax = maxmemctl >= 0 ? maxmemctl / 4096 : (pages * sim.scenario.host.settings["Mem.CtlMaxPercent"]) / 100;
+  // scheduler (issue 4): targets, entitlement and the active-memory estimate (docs/scheduler.md)
+  const act = sim.scheduler.activity(vm);
+  const pol = sim.scheduler.vms[vm.index];
+  const ovhd = e.vmParam(vm.index, k.P_OVERHEAD);
+  const pct = (f: number) => Math.round(f * 10000) / 100;
   return {
     time: sim.time,
     vm: vm.config.name,
@@ -77,19 +81,20 @@ export function vmRow(sim: Simulation, vm: VmState): VmRow {
     MEMSZ: mb(pages),
     GRANT: mb(grant),
     CNSM: mb(grant),
-    SZTGT: 0,
-    TCHD: mb(active),
-    "TCHD.true": mb(active),
-    "%ACTV": 0,
-    "%ACTVS": 0,
-    "%ACTVF": 0,
-    "%ACTVN": 0,
+    SZTGT: vm.powered ? mb(vm.targets.sztgt + ovhd) : 0,
+    ENTL: vm.powered ? mb(pol.entitlement + ovhd) : 0,
+    TCHD: mb(act.estimate * pages),
+    "TCHD.true": vm.powered ? mb(pol.trueActive) : 0,
+    "%ACTV": pct(act.estimate),
+    "%ACTVS": pct(act.slow),
+    "%ACTVF": pct(act.fast),
+    "%ACTVN": pct(act.next),
     "MCTL?": vm.powered && vm.config.guest.balloonDriver ? 1 : 0,
     MCTLSZ: mb(c[k.C_BALLOONED]),
-    MCTLTGT: 0,
-    MCTLMAX: mb(mctlmax),
+    MCTLTGT: vm.powered ? mb(vm.targets.mctltgt) : 0,
+    MCTLMAX: mb(vm.targets.mctlmax),
     SWCUR: mb(c[k.C_SWAPPED]),
-    SWTGT: 0,
+    SWTGT: vm.powered ? mb(vm.targets.swtgt) : 0,
     "SWR/s": 0,
     "SWW/s": 0,
     "LLSWR/s": 0,

@@ -5,6 +5,8 @@ import { Engine, loadEngine, type EngineSource } from "../engine.js";
 import type { Scenario, ScenarioEvent, VmConfig, WorkloadPhase } from "../scenario/types.js";
 import { hostRow, vmRow, type HostRow, type VmRow } from "./counters.js";
 import type { MemState } from "../policy/states.js";
+import { Scheduler } from "../policy/scheduler.js";
+import { admit } from "../policy/admission.js";
 
 export const PAGE = 4096;
 const U32 = 2 ** 32;
@@ -91,6 +93,8 @@ export class Simulation {
   readonly check: boolean;
   /** free-memory state of the host (src/policy/states.ts) */
   state: MemState = "high";
+  /** the memory scheduler: states, sampling, targets, blocking (src/policy/scheduler.ts) */
+  readonly scheduler: Scheduler;
   /** simulated seconds since the start */
   time = 0;
   ticks = 0;
@@ -146,6 +150,7 @@ export class Simulation {
       this.applyPhase(vm);
       return vm;
     });
+    this.scheduler = new Scheduler(this);
   }
 
   /** Advance by `seconds` of simulated time (rounded up to whole ticks). */
@@ -191,6 +196,7 @@ export class Simulation {
       if (!vm.powered) continue;
       this.runGuest(vm, t, tick, epoch);
     }
+    this.scheduler.tick(roundTime(t + tick));
     this.time = roundTime(t + tick);
     this.ticks++;
     if (this.check) this.verify();
@@ -251,6 +257,11 @@ export class Simulation {
 
   private powerOn(vm: VmState, t: number): void {
     const overhead = Math.ceil(vm.config.overhead / PAGE);
+    const admission = admit(this, vm);
+    if (!admission.ok) {
+      this.record({ time: t, kind: "powerOn", vm: vm.config.name, ok: false, message: admission.message });
+      return;
+    }
     if (!(this.engine.raw.powerOn(vm.index, overhead) & 1)) {
       this.record({ time: t, kind: "powerOn", vm: vm.config.name, ok: false, message: `power-on of ${vm.config.name} failed: its overhead (${overhead} pages) does not fit in free machine memory` });
       return;
@@ -260,6 +271,7 @@ export class Simulation {
     vm.touchCarry = 0;
     vm.sweepCarry = 0;
     vm.sweepLeft = vm.config.guest.os === "windows" ? vm.config.memory / PAGE : 0;
+    this.scheduler.poweredOn(vm, t);
     this.record({ time: t, kind: "powerOn", vm: vm.config.name, ok: true, message: `${vm.config.name} powered on` });
   }
 
@@ -294,6 +306,7 @@ export class Simulation {
         }
         const names = [...Object.keys(ev.settings), ...Object.keys(ev.ksm)];
         this.record({ time: t, kind: "setHost", ok: true, message: `set ${names.map((n) => `${n}=${(ev.settings as Record<string, number>)[n] ?? (ev.ksm as Record<string, number>)[n]}`).join(", ")}` });
+        this.scheduler.settingsChanged(t);
         break;
       }
       case "setVm":
@@ -315,7 +328,8 @@ export class Simulation {
     }
   }
 
-  private record(r: EventRecord): void {
+  /** Add an event record to the log and the next sample (also used by the policy). */
+  record(r: EventRecord): void {
     this.pending.push(r);
     this.log.push(r);
   }
