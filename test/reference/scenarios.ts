@@ -1,0 +1,126 @@
+// Random small scenarios inside the reference model's coverage (README.md here), for the
+// differential test (test/differential.test.ts): fast-check arbitraries and the Scenario they build.
+import fc from "fast-check";
+import type { Pattern, Scenario, ScenarioEvent, VmConfig } from "../../src/scenario/types.js";
+import { scenario, vm, MiB } from "../helpers.js";
+
+const PAGE = 4096;
+
+const patternArb: fc.Arbitrary<Pattern> = fc.oneof(
+  fc.constant({ kind: "uniform" as const }),
+  fc.record({ kind: fc.constant("zipf" as const), s: fc.constantFrom(0.5, 0.8, 0.9, 1, 1.1, 1.3) }),
+  fc.record({ kind: fc.constant("hotcold" as const), hot: fc.constantFrom(0.05, 0.2, 0.5), hotShare: fc.constantFrom(0.6, 0.8, 0.95) }),
+);
+
+const phaseArb = fc.record({
+  activeFrac: fc.double({ min: 0.01, max: 1, noNaN: true }),
+  touchRate: fc.integer({ min: 0, max: 6000 }),
+  pattern: patternArb,
+  writeRatio: fc.constantFrom(0, 0.1, 0.3, 0.7, 1),
+});
+
+const vmArb = fc.record({
+  pages: fc.integer({ min: 300, max: 12000 }), // not a multiple of 512: partial large regions too
+  windows: fc.boolean(),
+  bootTime: fc.integer({ min: 0, max: 15 }),
+  image: fc.constantFrom("img-a", "img-b"),
+  content: fc.record({
+    zero: fc.constantFrom(0, 0.1, 0.3),
+    image: fc.constantFrom(0, 0.2, 0.4),
+    duplicate: fc.constantFrom(0, 0.05, 0.2),
+    duplicateCopies: fc.constantFrom(2, 4, 9),
+  }),
+  powerOn: fc.option(fc.integer({ min: 0, max: 20 }), { freq: 4 }),
+  phases: fc.array(fc.tuple(fc.integer({ min: 1, max: 60 }), phaseArb), { minLength: 1, maxLength: 3 }),
+});
+
+const eventArb = fc.record({
+  at: fc.integer({ min: 0, max: 60 }),
+  kind: fc.constantFrom("powerOn", "powerOff", "workload", "largePages"),
+  vm: fc.nat(),
+  phase: phaseArb,
+  on: fc.boolean(),
+});
+
+export const caseArb = fc.record({
+  seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+  tick: fc.constantFrom(0.5, 1, 2),
+  /** host memory as a fraction of configured memory + overhead: < 1 runs out */
+  hostFrac: fc.constantFrom<number>(0.35, 0.6, 0.9, 1.5),
+  largePages: fc.boolean(),
+  samplePeriod: fc.integer({ min: 3, max: 20 }),
+  sampleSize: fc.integer({ min: 1, max: 300 }),
+  vms: fc.array(vmArb, { minLength: 1, maxLength: 4 }),
+  events: fc.array(eventArb, { maxLength: 6 }),
+});
+
+export type Case = typeof caseArb extends fc.Arbitrary<infer T> ? T : never;
+
+function phaseOf(p: Case["events"][number]["phase"], memory: number) {
+  return {
+    active: Math.max(PAGE, Math.floor((p.activeFrac * memory) / PAGE) * PAGE),
+    touchRate: p.touchRate,
+    pattern: p.pattern,
+    writeRatio: p.writeRatio,
+  };
+}
+
+/** A small scenario inside the reference model's coverage. */
+export function build(c: Case): Scenario {
+  const overhead = 2 * MiB;
+  const vms: VmConfig[] = c.vms.map((v, i) => {
+    const memory = v.pages * PAGE;
+    let at = 0;
+    const workload = v.phases.map(([gap, p], j) => {
+      if (j > 0) at += gap;
+      return { at: j === 0 ? 0 : at, ...phaseOf(p, memory) };
+    });
+    return vm(`vm${i}`, {
+      memory,
+      overhead,
+      image: v.image,
+      content: v.content,
+      guest: { os: v.windows ? "windows" : "linux", balloonDriver: false, pageFile: memory, bootTime: v.bootTime },
+      powerOn: v.powerOn,
+      workload,
+    });
+  });
+  const configured = vms.reduce((a, v) => a + v.memory + v.overhead, 0);
+  const reserve = 4 * MiB;
+  const hostMemory = Math.ceil((configured * c.hostFrac) / (2 * MiB)) * 2 * MiB + reserve;
+  const events: ScenarioEvent[] = c.events
+    .map((e): ScenarioEvent => {
+      const target = vms[e.vm % vms.length];
+      const at = e.at * c.tick;
+      switch (e.kind) {
+        case "powerOn":
+          return { at, kind: "powerOn", vms: [target.name] };
+        case "powerOff":
+          return { at, kind: "powerOff", vms: [target.name] };
+        case "workload":
+          return { at, kind: "workload", vms: [target.name], phase: phaseOf(e.phase, target.memory) };
+        default:
+          return { at, kind: "setHost", settings: { "Mem.AllocGuestLargePage": e.on ? 1 : 0 }, ksm: {} };
+      }
+    })
+    .sort((a, b) => a.at - b.at);
+  const base = scenario({
+    hostMemory,
+    settings: {
+      "Mem.ShareScanGHz": 0, // TPS not modelled yet
+      "Vmemsim.SwapOutRate": 0, // host swapping and compression not modelled yet
+      "Mem.AllocGuestLargePage": c.largePages ? 1 : 0,
+      "Mem.SamplePeriod": c.samplePeriod,
+      "Vmemsim.SampleSize": c.sampleSize,
+    },
+    vms,
+  });
+  base.seed = c.seed;
+  base.tick = c.tick;
+  base.duration = 70 * c.tick;
+  base.sampleEvery = 10 * c.tick;
+  base.host.hypervisorReserve = reserve;
+  base.events = events;
+  return base;
+}
+
