@@ -1,0 +1,125 @@
+// Invariants under random scenarios: fast-check draws small scenarios (hosts, VMs, groups,
+// workloads, every setting within its range, events of every kind; test/arbitraries.ts), runs each
+// from its YAML with `--check` (the engine's page and machine-memory conservation after every
+// tick) and checks the counters' identities on every sample (test/invariants.ts). A failure shrinks
+// to a small scenario and prints it as YAML, with the seed to replay it (VMEMSIM_FC_SEED=...).
+// The same generator runs 10,000 scenarios in scripts/fuzz-scenarios.ts (docs/validation.md).
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { parseScenarioText } from "../src/scenario/load.js";
+import { createSimulation } from "../src/sim/simulation.js";
+import { scenarioArb, SMALL, toYaml, type ScenarioInput } from "./arbitraries.js";
+import { CounterChecker, CounterError, cumulativeCounters, runChecked } from "./invariants.js";
+import { scenario, vm, MiB } from "./helpers.js";
+
+const SEED = process.env.VMEMSIM_FC_SEED ? Number(process.env.VMEMSIM_FC_SEED) : undefined;
+const RUNS = Number(process.env.VMEMSIM_FC_RUNS ?? 100);
+
+/** fc.check, and on failure an error with the shrunk scenario as YAML and how to replay it. */
+async function holds(arb: fc.Arbitrary<ScenarioInput>, property: (input: ScenarioInput) => Promise<void> | void, numRuns: number): Promise<void> {
+  const out = await fc.check(
+    fc.asyncProperty(arb, async (input) => {
+      await property(input);
+    }),
+    { numRuns, seed: SEED },
+  );
+  if (out.failed) {
+    const input = out.counterexample?.[0];
+    const why = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance);
+    throw new Error(
+      `property failed (run ${out.numRuns}, shrunk ${out.numShrinks} times): ${why}\n` +
+        `replay: VMEMSIM_FC_SEED=${out.seed} (path ${out.counterexamplePath})\n` +
+        `--- the shrunk scenario (vmemsim run it.yaml --check) ---\n${input ? toYaml(input) : "(none)"}`,
+    );
+  }
+}
+
+describe("random scenarios", () => {
+  it(`keep page and machine-memory conservation every tick and the counters consistent every sample (${RUNS} scenarios)`, async () => {
+    let samples = 0;
+    await holds(
+      scenarioArb(SMALL),
+      async (input) => {
+        const r = await runChecked(input);
+        samples += r.samples;
+      },
+      RUNS,
+    );
+    expect(samples).toBeGreaterThan(RUNS); // every run was sampled at least once
+  });
+
+  it("a failure prints the shrunk scenario as YAML with the seed to replay it", async () => {
+    // a property that is false for any scenario with two VMs: shrinking must find one with exactly two
+    const err = await holds(scenarioArb(SMALL), (input) => expect((input.vms as unknown[]).length).toBeLessThan(2), 200).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    const message = (err as Error).message;
+    expect(message).toMatch(/replay: VMEMSIM_FC_SEED=-?\d+/);
+    const yaml = message.split("---\n")[1];
+    const shrunk = parseScenarioText(yaml);
+    expect(shrunk.vms).toHaveLength(2);
+    expect(shrunk.events).toEqual([]); // shrinking removed everything not needed
+  });
+});
+
+describe("the counter checks bite", () => {
+  /** A small run, checked, then a sample with something broken. */
+  async function broken(breakIt: (sim: Awaited<ReturnType<typeof createSimulation>>, sample: ReturnType<Awaited<ReturnType<typeof createSimulation>>["sample"]>) => void): Promise<string> {
+    const sim = await createSimulation(
+      scenario({ hostMemory: 256 * MiB, vms: [vm("a", { memory: 64 * MiB }), vm("b", { memory: 64 * MiB, image: "a" })] }),
+      { check: true },
+    );
+    const checker = new CounterChecker(sim);
+    sim.step(3);
+    checker.check(sim.sample());
+    sim.step(2);
+    const s = sim.sample();
+    breakIt(sim, s);
+    try {
+      checker.check(s);
+    } catch (e) {
+      expect(e).toBeInstanceOf(CounterError);
+      return (e as Error).message;
+    }
+    throw new Error("the checker accepted a broken sample");
+  }
+
+  it("consumed memory that is not granted − saved (+ cache)", async () => {
+    expect(await broken((_, s) => void (s.vms[0].CNSM = Number(s.vms[0].CNSM) + 1))).toMatch(/CNSM .* ≠ GRANT/);
+  });
+  it("a negative counter", async () => {
+    expect(await broken((_, s) => void (s.vms[1].SWTGT = -0.5))).toMatch(/SWTGT = -0.5 is negative/);
+  });
+  it("a balloon above MCTLMAX", async () => {
+    expect(await broken((_, s) => void (s.vms[0].MCTLSZ = Number(s.vms[0].MCTLMAX) + 1))).toMatch(/MCTLSZ .* > MCTLMAX/);
+  });
+  it("host totals that do not add up", async () => {
+    expect(await broken((_, s) => void (s.host["PMEM.free"] = Number(s.host["PMEM.free"]) + 1))).toMatch(/PMEM.total .* ≠ vmk/);
+    expect(await broken((_, s) => void (s.host["PSHARE.saving"] = 5))).toMatch(/PSHARE.saving 5 ≠ shared/);
+  });
+  /** Index into a Float64Array over linear memory of counter `c` of VM `vm`. */
+  function counterIndex(sim: Awaited<ReturnType<typeof createSimulation>>, vm: number, c: number): number {
+    const e = sim.engine;
+    const host = (e as unknown as { host: number }).host;
+    return (host + e.k.HOST_RECORD + vm * e.k.VM_RECORD + e.k.COUNTERS_AT + c * 8) >>> 3;
+  }
+
+  it("a cumulative engine counter that goes down", async () => {
+    const msg = await broken((sim) => {
+      new Float64Array(sim.engine.raw.memory.buffer)[counterIndex(sim, 0, sim.engine.k.C_LARGE_BACKED)] -= 1;
+    });
+    expect(msg).toMatch(/VM a: cumulative C_LARGE_BACKED went down/);
+  });
+  it("engine records that disagree (a private page the host does not count)", async () => {
+    const msg = await broken((sim) => {
+      new Float64Array(sim.engine.raw.memory.buffer)[counterIndex(sim, 1, sim.engine.k.C_PRIVATE)] += 1;
+    });
+    expect(msg).toMatch(/VM b: (page states sum to|GRANT .* ≠ \(private)/);
+  });
+
+  it("finds the cumulative counters in assembly/memory.ts by their comments", () => {
+    const vmC = cumulativeCounters("C_");
+    for (const name of ["C_TOUCHES", "C_READS", "C_WRITES", "C_FIRST_TOUCH", "C_ALLOC_STALLS", "C_LARGE_BACKED"]) expect(vmC).toContain(name);
+    for (const name of ["C_PRIVATE", "C_SHARED", "C_UNBACKED", "C_LARGE_REGIONS", "C_COUNTERS"]) expect(vmC).not.toContain(name);
+    expect(cumulativeCounters("H_")).not.toContain("H_FREE_SMALL");
+  });
+});
