@@ -1,6 +1,7 @@
 // The vmemsim command line: run, validate, schema. Exit 0 on success, 2 on bad input (a message
 // naming the field and what is allowed), 1 on an internal error.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
@@ -15,6 +16,9 @@ import { csvLine, csvRow } from "../outputs/csv.js";
 import { SummaryBuilder } from "../outputs/summary.js";
 import { esxtopScreen, formatTime } from "../outputs/table.js";
 import { OutDir } from "./outdir.js";
+import { EsxtopCsv } from "../outputs/esxtop-csv.js";
+import { ReportBuilder, reportDataFromFiles, reportHtml, ReportInputError } from "../report/index.js";
+import { reportAssets } from "./assets.js";
 import { VERSION } from "../version.js";
 
 export interface Io {
@@ -32,6 +36,7 @@ Usage:
   vmemsim run [FILE] [options]   run a scenario (no FILE: the built-in default scenario)
   vmemsim validate FILE          check a scenario and print what it expands to
   vmemsim schema                 print the JSON Schema of the scenario format
+  vmemsim report DIR             write DIR/report.html from DIR's host.csv, vms.csv, summary.json
   vmemsim --help | --version
 
 Options of run:
@@ -39,17 +44,20 @@ Options of run:
   --duration T        override the simulated duration (e.g. 90s, 30m, 2h)
   --out DIR           write host.csv, vms.csv and summary.json into DIR
   --format csv|jsonl  csv (default): files in --out; jsonl: stream samples to stdout
+  --esxtop FILE.csv   also write the run in esxtop batch-mode (perfmon CSV) layout
+  --report            also write DIR/report.html (needs --out DIR): charts, tables, the scenario
   --check             verify the conservation invariants after every tick (slow)
   --quiet             no progress bar and no summary table
 
-Exit status: 0 success, 2 bad input, 1 internal error. Docs: docs/scenarios.md, docs/outputs.md.
+Exit status: 0 success, 2 bad input, 1 internal error. Docs: docs/scenarios.md, docs/outputs.md,
+docs/reports.md.
 `;
 
 export async function main(argv: string[], io: Io): Promise<number> {
   try {
     return await dispatch(argv, io);
   } catch (err) {
-    if (err instanceof ScenarioError || err instanceof UsageError) {
+    if (err instanceof ScenarioError || err instanceof UsageError || err instanceof ReportInputError) {
       io.stderr(`vmemsim: ${err.message}\n`);
       return 2;
     }
@@ -84,7 +92,8 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   if (command === "run") return run(rest, io);
-  throw new UsageError(`unknown command "${command}": allowed commands are run, validate, schema (see vmemsim --help)`);
+  if (command === "report") return report(rest, io);
+  throw new UsageError(`unknown command "${command}": allowed commands are run, validate, schema, report (see vmemsim --help)`);
 }
 
 const RUN_OPTIONS = {
@@ -92,6 +101,8 @@ const RUN_OPTIONS = {
   duration: { type: "string" },
   out: { type: "string" },
   format: { type: "string" },
+  esxtop: { type: "string" },
+  report: { type: "boolean" },
   check: { type: "boolean" },
   quiet: { type: "boolean" },
 } as const;
@@ -130,6 +141,7 @@ async function run(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = args(argv, RUN_OPTIONS, 1);
   const format = values.format ?? "csv";
   if (format !== "csv" && format !== "jsonl") throw new UsageError(`--format must be csv or jsonl (got "${format}")`);
+  if (values.report && values.out === undefined) throw new UsageError("--report writes DIR/report.html: it needs --out DIR");
   const scenario = loadScenario(positionals[0]);
   if (values.seed !== undefined) {
     const seed = Number(values.seed);
@@ -153,6 +165,21 @@ async function run(argv: string[], io: Io): Promise<number> {
   const sim = await createSimulation(scenario, { check: values.check ?? false });
   const out = values.out !== undefined ? new OutDir(values.out) : null;
   const summary = new SummaryBuilder();
+  // --esxtop FILE: written atomically like --out (a temporary name beside FILE, renamed at the end)
+  const esxtop = values.esxtop !== undefined ? new EsxtopCsv(sim.vms.map((v) => v.config.name)) : null;
+  const esxtopName = values.esxtop !== undefined ? basename(values.esxtop) : "";
+  let esxtopDir: OutDir | null = null;
+  if (values.esxtop !== undefined) {
+    try {
+      esxtopDir = new OutDir(dirname(values.esxtop));
+      esxtopDir.write(esxtopName, esxtop!.header());
+    } catch (err) {
+      out?.abort();
+      esxtopDir?.abort();
+      throw new UsageError(`--esxtop ${values.esxtop}: cannot write there: ${(err as Error).message}`);
+    }
+  }
+  const reportData = values.report ? new ReportBuilder() : null;
   const quiet = values.quiet ?? false;
   const emit = (line: string) => io.stdout(line);
   if (out) {
@@ -182,6 +209,8 @@ async function run(argv: string[], io: Io): Promise<number> {
           out.write("host.csv", csvRow(HOST_COLUMNS, s.host));
           for (const vm of s.vms) out.write("vms.csv", csvRow(VM_COLUMNS, vm));
         }
+        esxtopDir?.write(esxtopName, esxtop!.row(s));
+        reportData?.add(s);
         if (format === "jsonl") emit(JSON.stringify({ type: "sample", time: s.time, host: s.host, vms: s.vms, events: s.events }) + "\n");
         bar?.update(s.time, { sim: formatTime(s.time) });
       },
@@ -189,12 +218,14 @@ async function run(argv: string[], io: Io): Promise<number> {
     bar?.stop();
     if (result.aborted) {
       out?.abort();
+      esxtopDir?.abort();
       io.stderr(`vmemsim: interrupted at ${formatTime(result.time)} simulated (t=${result.time}s); no output written\n`);
       return 130;
     }
   } catch (err) {
     bar?.stop();
     out?.abort();
+    esxtopDir?.abort();
     throw err;
   } finally {
     process.off("SIGINT", stop);
@@ -213,12 +244,37 @@ async function run(argv: string[], io: Io): Promise<number> {
   let written: string[] = [];
   if (out) {
     out.write("summary.json", JSON.stringify(body, null, 2) + "\n");
+    if (reportData) out.write("report.html", reportHtml(reportData.build(body, scenario), reportAssets()));
     written = out.commit();
   }
+  if (esxtopDir) written.push(...esxtopDir.commit());
   if (!quiet) {
     const report = esxtopScreen(final) + `\n${scenario.name}: ${formatTime(sim.time)} simulated in ${wall.toFixed(2)} s wall, seed ${scenario.seed}${written.length ? `; wrote ${written.join(", ")}` : ""}\n`;
     if (format === "jsonl") io.stderr(report);
     else io.stdout(report);
   }
+  return 0;
+}
+
+/** `vmemsim report DIR`: DIR/report.html from the files of a `vmemsim run --out DIR`. */
+async function report(argv: string[], io: Io): Promise<number> {
+  const { positionals } = args(argv, {}, 1);
+  if (positionals.length !== 1) throw new UsageError("report needs exactly one DIR (the --out folder of a run)");
+  const dir = positionals[0];
+  const read = (name: string) => {
+    const f = join(dir, name);
+    if (!existsSync(f)) throw new UsageError(`${dir} has no ${name}: report reads host.csv, vms.csv and summary.json written by vmemsim run --out ${dir}`);
+    return readFileSync(f, "utf8");
+  };
+  const data = reportDataFromFiles(read("host.csv"), read("vms.csv"), read("summary.json"));
+  const out = new OutDir(dir);
+  try {
+    out.write("report.html", reportHtml(data, reportAssets()));
+  } catch (err) {
+    out.abort();
+    throw err;
+  }
+  const [written] = out.commit();
+  io.stdout(`wrote ${written}\n`);
   return 0;
 }
