@@ -14,4 +14,8 @@ export type * from "./scenario/types.js";
 export { csvLine, csvRow } from "./outputs/csv.js";
 export { SummaryBuilder } from "./outputs/summary.js";
 export { esxtopScreen } from "./outputs/table.js";
+export { EsxtopCsv, ESXTOP_HOST_NAMES, ESXTOP_VM_NAMES, PDH_HEADER } from "./outputs/esxtop-csv.js";
+export type { EsxtopCsvOptions } from "./outputs/esxtop-csv.js";
+export { reportHtml, ReportBuilder, reportDataFromFiles, chartsRuntime } from "./report/index.js";
+export type { ReportData, ReportAssets, ChartSource, ChartKind } from "./report/index.js";
 export { VERSION } from "./version.js";

@@ -282,6 +282,18 @@ export class Simulation {
     this.record({ time: t, kind: "powerOff", vm: vm.config.name, ok: true, message: `${vm.config.name} powered off` });
   }
 
+  /**
+   * Apply an event now, between ticks, through the same path as the scenario's own events: a knob
+   * changed mid-run (the browser demo's worker, src/browser/). Its `at` is ignored. Throws a
+   * RangeError naming an unknown VM.
+   */
+  applyNow(ev: ScenarioEvent): void {
+    for (const name of "vms" in ev ? ev.vms : []) {
+      if (!this.vms.some((v) => v.config.name === name)) throw new RangeError(`no VM named "${name}"`);
+    }
+    this.applyEvent({ ...ev, at: this.time }, this.time);
+  }
+
   private applyEvents(t: number): void {
     const events = this.scenario.events;
     while (this.nextEvent < events.length && events[this.nextEvent].at <= t + 1e-9) {
