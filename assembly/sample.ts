@@ -64,14 +64,13 @@ export function samplePeriod(vm: u32, n: u32): u32 {
   setC(vm, C_SAMPLE_LAST_T, vmC(vm, C_SAMPLE_HITS) - vmC(vm, C_SAMPLE_START));
   setC(vm, C_SAMPLE_LAST_N, <f64>marked);
   const span = min(vmI(vm, P_TOUCH_SPAN), pages);
+  // branch-free: about 70 % of a working set is touched per period, a branch would mispredict
   let touched: u32 = 0;
-  let e = base;
-  for (let ppn: u32 = 0; ppn < span; ppn++, e += PAGE_ENTRY) {
+  const end = base + span * PAGE_ENTRY;
+  for (let e = base; e < end; e += PAGE_ENTRY) {
     const m = load<u32>(e);
-    if (m & M_ACCESSED) {
-      touched++;
-      store<u32>(e, m & ~M_ACCESSED);
-    }
+    touched += <u32>((m & M_ACCESSED) != 0);
+    store<u32>(e, m & ~M_ACCESSED);
   }
   setVmI(vm, P_TOUCH_SPAN, 0);
   setC(vm, C_TRUE_ACTIVE, <f64>touched);

@@ -151,6 +151,11 @@ describe("the estimate", () => {
         vms: [vm("toucher", { memory: 512 * MiB, workload: [phase(0, 50), phase(300, 250), phase(600, 50), phase(900, 250), phase(1200, 50)] })],
       }),
     );
+    for (const { vms: [v] } of out) {
+      // %ACTV is the largest of the slow, the fast and the running-period average (and the floor)
+      expect(v["%ACTV"]).toBeCloseTo(Math.max(v["%ACTVS"] as number, v["%ACTVF"] as number, v["%ACTVN"] as number, 1), 1);
+      expect(v["%ACTVN"]).toBeGreaterThanOrEqual(v["%ACTVF"] as number);
+    }
     const at = (t: number) => out.find((s) => Math.abs(s.time - t) < 1e-6)!.vms[0];
     const est = (t: number) => at(t).TCHD as number;
     const truth = (t: number) => at(t)["TCHD.true"] as number;

@@ -282,7 +282,9 @@ export class Scheduler {
     const k = e.k;
     const n = e.vmParam(vm.index, k.P_SAMPLE_N);
     const partial = n > 0 ? (e.vmCounter(vm.index, k.C_SAMPLE_HITS) - e.vmCounter(vm.index, k.C_SAMPLE_START)) / n : 0;
-    const next = p.fast + this.fastGain() * (partial - p.fast);
+    // the fast average updated with the running period's hits so far, once they exceed it (the
+    // hits only grow until the period ends, so this is a lower bound of the next fast average)
+    const next = p.fast + this.fastGain() * Math.max(0, partial - p.fast);
     const floor = this.settings["Mem.SampleActivePctMin"] / 100;
     return { slow: p.slow, fast: p.fast, next, estimate: Math.min(1, Math.max(p.slow, p.fast, next, floor)) };
   }
