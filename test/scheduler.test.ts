@@ -356,6 +356,16 @@ describe("targets in a simulation", () => {
     expect(sim.sample().vms[1].MCTLMAX).toBe(64);
   });
 
+  it("applies state thresholds changed mid-run", async () => {
+    // 4 GiB host: about 3.9 GiB free = some 1600 % of minFree (245.76 MB)
+    const sim = await createSimulation(scenario({ events: [{ at: 5, kind: "setHost", settings: { "Vmemsim.StateHighPct": 5000 }, ksm: {} }] }));
+    runTo(sim, 4);
+    expect(sim.state).toBe("high");
+    runTo(sim, 7);
+    expect(sim.state).toBe("clear");
+    expect(sim.log.filter((r) => r.kind === "state").map((r) => r.message.split(" (")[0])).toEqual(["high → clear"]);
+  });
+
   it("refuses inconsistent state thresholds", async () => {
     await expect(createSimulation(scenario({ settings: { "Vmemsim.StateSoftPct": 150 } }))).rejects.toThrow(/must fall strictly/);
     const sim = await createSimulation(

@@ -329,7 +329,9 @@ export class Scheduler {
       p.trueActive = e.vmCounter(vm.index, k.C_TRUE_ACTIVE);
       p.periodEnd = Math.max(p.periodEnd + settings["Mem.SamplePeriod"], now + 1e-6);
     }
-    // free-memory state
+    // free-memory state (thresholds changed by hand take effect too, when consistent)
+    const th = thresholds(settings);
+    if (Object.keys(th).some((key) => th[key as keyof Thresholds] !== this.th[key as keyof Thresholds]) && !thresholdProblem(th)) this.th = th;
     const minFreePages = this.minFreePages();
     const free = this.freePages();
     const pct = minFreePages > 0 ? (free / minFreePages) * 100 : Infinity;
