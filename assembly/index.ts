@@ -13,6 +13,7 @@ export * from "./memory";
 export { setPattern, touchVm, zeroSweep, PATTERN_UNIFORM, PATTERN_ZIPF, PATTERN_HOTCOLD } from "./workload";
 export { KEY_UNIQUE } from "./content";
 export { sampleInit, samplePeriod, sampleStop } from "./sample"; // scheduler (issue 4)
+export { floorScan, floorCopy, floorGather } from "./floor"; // benchmarks' floors (issue 6)
 
 /** Set up an empty host. Returns the host record's address. */
 export function init(totalPages: u32, vmkPages: u32, largePages: u32, seed: u32): u32 {

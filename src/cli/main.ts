@@ -20,6 +20,7 @@ import { EsxtopCsv } from "../outputs/esxtop-csv.js";
 import { ReportBuilder, reportDataFromFiles, reportHtml, ReportInputError } from "../report/index.js";
 import { reportAssets } from "./assets.js";
 import { VERSION } from "../version.js";
+import { SWEEP_HELP } from "./sweep-help.js"; // issue 6
 
 export interface Io {
   stdout: (s: string) => void;
@@ -37,6 +38,8 @@ Usage:
   vmemsim validate FILE          check a scenario and print what it expands to
   vmemsim schema                 print the JSON Schema of the scenario format
   vmemsim report DIR             write DIR/report.html from DIR's host.csv, vms.csv, summary.json
+  vmemsim sweep [FILE] --param PATH=[v1,v2,...] ...
+                                 run the cross product of parameter values (docs/sweeps.md)
   vmemsim --help | --version
 
 Options of run:
@@ -49,6 +52,7 @@ Options of run:
   --check             verify the conservation invariants after every tick (slow)
   --quiet             no progress bar and no summary table
 
+${SWEEP_HELP}
 Exit status: 0 success, 2 bad input, 1 internal error. Docs: docs/scenarios.md, docs/outputs.md,
 docs/reports.md.
 `;
@@ -93,7 +97,8 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
   }
   if (command === "run") return run(rest, io);
   if (command === "report") return report(rest, io);
-  throw new UsageError(`unknown command "${command}": allowed commands are run, validate, schema, report (see vmemsim --help)`);
+  if (command === "sweep") return (await import("./sweep.js")).sweepCommand(rest, io); // issue 6
+  throw new UsageError(`unknown command "${command}": allowed commands are run, validate, schema, report, sweep (see vmemsim --help)`);
 }
 
 const RUN_OPTIONS = {
