@@ -367,7 +367,8 @@ export function materialize(m: ScenarioModel): ScenarioInput {
   // events in time order; each names one VM or one group
   const sorted = [...m.events].sort((a, b) => a.at - b.at);
   const events: Record<string, unknown>[] = [];
-  for (const e of sorted) {
+  for (const ev0 of sorted) {
+    const e = ev0;
     const at = timeText(Math.round(e.at * duration * 1000) / 1000);
     if (e.kind === "set") {
       events.push({ at, set: e.settings });
@@ -388,6 +389,7 @@ export function materialize(m: ScenarioModel): ScenarioInput {
     } else if (e.kind === "workload") {
       events.push({ at, vm: ref, workload: phaseInput(e.phase, memory, 0) });
     } else {
+      const e = ev0 as Extract<EventModel, { kind: "vm" }>;
       const ev: Record<string, unknown> = { at, vm: ref };
       if (e.shares !== undefined) ev.shares = e.shares;
       const settings: Record<string, unknown> = {};

@@ -157,7 +157,7 @@ export class CounterChecker {
         ok(c[k.C_UNBACKED] === pages, () => `${at} is off but ${pages - c[k.C_UNBACKED]} pages are not unbacked`);
       }
       // percentages, reservation and limit
-      for (const col of PERCENT) if (col in row) ok(get(col) <= 100 + 1e-9, () => `${at}: ${col} = ${row[col]} > 100`);
+      for (const col of PERCENT) if (col in row) ok(get(col) <= 100 + 1e-9, () => `${at}: ${col} = ${get(col)} > 100`);
       const AMIN = get("AMIN"), AMAX = get("AMAX");
       ok(AMIN <= MEMSZ + slack(2) && (AMAX === -1 || (AMIN <= AMAX + slack(2) && AMAX <= MEMSZ + slack(2))), () => `${at}: AMIN ${AMIN}, AMAX ${AMAX}, MEMSZ ${MEMSZ}`);
       ok(get("TCHD") <= MEMSZ + slack(2) && get("TCHD.true") <= MEMSZ + slack(2), () => `${at}: TCHD ${row.TCHD} / TCHD.true ${row["TCHD.true"]} > MEMSZ ${MEMSZ}`);

@@ -1,16 +1,16 @@
 // The vmemsim command line: run, validate, schema. Exit 0 on success, 2 on bad input (a message
 // naming the field and what is allowed), 1 on an internal error.
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
-import { parseScenarioText, ScenarioError } from "../scenario/load.js";
-import { scenarioJsonSchema } from "../scenario/schema.js";
+import { ENGINE_BYTES_PER_PAGE, parseScenarioText, ScenarioError } from "../scenario/load.js";
+import { MAX_TEXT_BYTES, scenarioJsonSchema } from "../scenario/schema.js";
 import { parseTime } from "../scenario/units.js";
 import { DEFAULT_SCENARIO_YAML } from "../scenario/default.js";
 import type { Scenario } from "../scenario/types.js";
-import { createSimulation, type Sample } from "../sim/simulation.js";
+import { createSimulation, type Sample, type Simulation } from "../sim/simulation.js";
 import { HOST_COLUMNS, VM_COLUMNS } from "../sim/counters.js";
 import { csvLine, csvRow } from "../outputs/csv.js";
 import { SummaryBuilder } from "../outputs/summary.js";
@@ -53,7 +53,7 @@ Options of run:
   --quiet             no progress bar and no summary table
 
 ${SWEEP_HELP}
-Exit status: 0 success, 2 bad input, 1 internal error. Docs: docs/scenarios.md, docs/outputs.md,
+Exit status: 0 success, 2 bad input, 1 internal error, 130/143 interrupted (SIGINT/SIGTERM). Docs: docs/scenarios.md, docs/outputs.md,
 docs/reports.md.
 `;
 
@@ -65,11 +65,44 @@ export async function main(argv: string[], io: Io): Promise<number> {
       io.stderr(`vmemsim: ${err.message}\n`);
       return 2;
     }
-    const e = err as Error;
-    io.stderr(`vmemsim: internal error: ${e.message}\n${process.env.VMEMSIM_DEBUG ? `${e.stack}\n` : ""}`);
+    io.stderr(failureText(err));
     return 1;
   }
 }
+
+/**
+ * The message of an error that is not the user's input: an operating-system error (a file that
+ * cannot be written, a full disk) as it is, anything else as an internal error (a bug in vmemsim:
+ * InvariantError, EngineError with the scenario time and VM). VMEMSIM_DEBUG=1 adds the stack.
+ */
+function failureText(err: unknown): string {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const system = typeof (e as NodeJS.ErrnoException).syscall === "string";
+  return `vmemsim: ${system ? "" : "internal error: "}${e.message}\n${process.env.VMEMSIM_DEBUG ? `${e.stack}\n` : ""}`;
+}
+
+/**
+ * The simulation of a checked scenario. A RangeError while setting it up (before the first tick)
+ * is a scenario the engine cannot take, so bad input (exit 2): the page tables and the
+ * mechanisms' tables do not fit in the 4 GiB wasm32 address space (with the arithmetic), or
+ * settings that contradict each other.
+ */
+async function setUp(scenario: Scenario, source: string, check: boolean): Promise<Simulation> {
+  try {
+    return await createSimulation(scenario, { check });
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    let arithmetic = "";
+    if (/cannot hold/.test(err.message)) {
+      const pages = scenario.vms.reduce((a, v) => a + v.memory / 4096, 0);
+      arithmetic = ` (page tables: ${pages} guest pages × ${ENGINE_BYTES_PER_PAGE} B = ${gib(pages * ENGINE_BYTES_PER_PAGE)} of the 4 GiB; configure less guest memory)`;
+    }
+    throw new UsageError(`${source}: the scenario cannot be simulated: ${err.message}${arithmetic}`);
+  }
+}
+
+/** Exit status of a run stopped by a signal: 128 + the signal's number, as shells report it. */
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 async function dispatch(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
@@ -128,14 +161,56 @@ function args<O extends Record<string, { type: "string" | "boolean" }>>(argv: st
 
 function loadScenario(file: string | undefined): Scenario {
   if (file === undefined) return parseScenarioText(DEFAULT_SCENARIO_YAML, "default scenario");
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, "utf8");
+    bytes = readCapped(file, MAX_TEXT_BYTES + 1);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (err as Error).message}`);
   }
-  return parseScenarioText(text, file);
+  if (bytes.length > MAX_TEXT_BYTES) {
+    throw new UsageError(`${file}: the file is larger than the ${MAX_TEXT_BYTES / 2 ** 20} MiB a scenario may be`);
+  }
+  return parseScenarioText(decodeText(bytes, file), file);
+}
+
+/** Read at most `cap` bytes (so /dev/zero or a huge file cannot exhaust memory). */
+function readCapped(file: string, cap: number): Buffer {
+  const fd = openSync(file, "r");
+  try {
+    if (fstatSync(fd).isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(1 << 20, cap - total));
+      const n = chunk.length === 0 ? 0 : readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A scenario file is UTF-8 text (a UTF-8 byte-order mark is allowed); anything else is refused by name. */
+function decodeText(bytes: Buffer, file: string): string {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new UsageError(`${file}: the file is UTF-16 text; save it as UTF-8`);
+  }
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) throw new UsageError(`${file}: not a text file: it holds a NUL byte at offset ${nul} (a scenario is UTF-8 YAML or JSON)`);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    const text = bytes.toString("utf8");
+    const bad = text.indexOf("\uFFFD");
+    const before = text.slice(0, Math.max(0, bad));
+    const line = before.split("\n").length;
+    const column = bad - before.lastIndexOf("\n");
+    throw new UsageError(`${file}:${line}:${column}: not UTF-8 text (a scenario is UTF-8 YAML or JSON; binary file or another encoding?)`);
+  }
 }
 
 function gib(bytes: number): string {
@@ -167,8 +242,18 @@ async function run(argv: string[], io: Io): Promise<number> {
     scenario.duration = d;
   }
 
-  const sim = await createSimulation(scenario, { check: values.check ?? false });
-  const out = values.out !== undefined ? new OutDir(values.out) : null;
+  const sim = await setUp(scenario, positionals[0] ?? "default scenario", values.check ?? false);
+  let out: OutDir | null = null;
+  if (values.out !== undefined) {
+    try {
+      out = new OutDir(values.out);
+      out.write("host.csv", csvLine(HOST_COLUMNS));
+      out.write("vms.csv", csvLine(VM_COLUMNS));
+    } catch (err) {
+      out?.abort();
+      throw new UsageError(`--out ${values.out}: cannot write there: ${(err as Error).message}`);
+    }
+  }
   const summary = new SummaryBuilder();
   // --esxtop FILE: written atomically like --out (a temporary name beside FILE, renamed at the end)
   const esxtop = values.esxtop !== undefined ? new EsxtopCsv(sim.vms.map((v) => v.config.name)) : null;
@@ -187,10 +272,6 @@ async function run(argv: string[], io: Io): Promise<number> {
   const reportData = values.report ? new ReportBuilder() : null;
   const quiet = values.quiet ?? false;
   const emit = (line: string) => io.stdout(line);
-  if (out) {
-    out.write("host.csv", csvLine(HOST_COLUMNS));
-    out.write("vms.csv", csvLine(VM_COLUMNS));
-  }
   const ticks = scenario.duration / scenario.tick;
   const bar =
     io.isTTY && !quiet && ticks >= 600
@@ -199,7 +280,11 @@ async function run(argv: string[], io: Io): Promise<number> {
   bar?.start(scenario.duration, 0, { sim: "0:00:00" });
 
   const controller = new AbortController();
-  const stop = () => controller.abort();
+  let signal: string | null = null;
+  const stop = (sig: NodeJS.Signals) => {
+    signal = sig;
+    controller.abort();
+  };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   const wall0 = performance.now();
@@ -224,35 +309,50 @@ async function run(argv: string[], io: Io): Promise<number> {
     if (result.aborted) {
       out?.abort();
       esxtopDir?.abort();
-      io.stderr(`vmemsim: interrupted at ${formatTime(result.time)} simulated (t=${result.time}s); no output written\n`);
-      return 130;
+      const by = signal ?? "SIGINT";
+      io.stderr(`vmemsim: interrupted at ${formatTime(result.time)} simulated (t=${result.time}s) by ${by}${out || esxtopDir ? "; no output written" : ""}\n`);
+      return SIGNAL_EXIT[by] ?? 130;
     }
   } catch (err) {
+    // an error during the run (EngineError, InvariantError with --check, a failed write): the
+    // temporary files go, and the message says where the run stopped
     bar?.stop();
     out?.abort();
     esxtopDir?.abort();
-    throw err;
+    io.stderr(failureText(err));
+    io.stderr(`vmemsim: stopped at ${formatTime(sim.time)} simulated (t=${sim.time}s)${out || esxtopDir ? "; no output written" : ""}\n`);
+    return 1;
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
   }
   const wall = (performance.now() - wall0) / 1000;
-  const final = last ?? sim.sample();
-  const body = {
-    vmemsim: VERSION,
-    scenarioHash: createHash("sha256").update(JSON.stringify(scenario)).digest("hex"),
-    ...summary.build(scenario.name, scenario.seed, sim.time),
-    scenarioNormalized: scenario,
-    wall: { seconds: Math.round(wall * 1000) / 1000, simulatedPerWallSecond: Math.round(sim.time / Math.max(wall, 1e-6)) },
-  };
-  if (format === "jsonl") emit(JSON.stringify({ type: "summary", ...body, scenarioNormalized: undefined }) + "\n");
+  let final: Sample;
   let written: string[] = [];
-  if (out) {
-    out.write("summary.json", JSON.stringify(body, null, 2) + "\n");
-    if (reportData) out.write("report.html", reportHtml(reportData.build(body, scenario), reportAssets()));
-    written = out.commit();
+  try {
+    final = last ?? sim.sample();
+    const body = {
+      vmemsim: VERSION,
+      scenarioHash: createHash("sha256").update(JSON.stringify(scenario)).digest("hex"),
+      ...summary.build(scenario.name, scenario.seed, sim.time),
+      scenarioNormalized: scenario,
+      wall: { seconds: Math.round(wall * 1000) / 1000, simulatedPerWallSecond: Math.round(sim.time / Math.max(wall, 1e-6)) },
+    };
+    if (format === "jsonl") emit(JSON.stringify({ type: "summary", ...body, scenarioNormalized: undefined }) + "\n");
+    if (out) {
+      out.write("summary.json", JSON.stringify(body, null, 2) + "\n");
+      if (reportData) out.write("report.html", reportHtml(reportData.build(body, scenario), reportAssets()));
+      written = out.commit();
+    }
+    if (esxtopDir) written.push(...esxtopDir.commit());
+  } catch (err) {
+    // the run is done but its summary or files failed: the temporary files go too
+    out?.abort();
+    esxtopDir?.abort();
+    io.stderr(failureText(err));
+    io.stderr(`vmemsim: stopped at ${formatTime(sim.time)} simulated (t=${sim.time}s), the end of the run, while writing its outputs${out || esxtopDir ? "; no output written" : ""}\n`);
+    return 1;
   }
-  if (esxtopDir) written.push(...esxtopDir.commit());
   if (!quiet) {
     const report = esxtopScreen(final) + `\n${scenario.name}: ${formatTime(sim.time)} simulated in ${wall.toFixed(2)} s wall, seed ${scenario.seed}${written.length ? `; wrote ${written.join(", ")}` : ""}\n`;
     if (format === "jsonl") io.stderr(report);

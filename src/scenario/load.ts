@@ -12,6 +12,9 @@ import {
   isSeq,
   LineCounter,
   parseDocument,
+  visit,
+  Lexer,
+  CST,
   type Document,
   type Node as YamlNode,
 } from "yaml";
@@ -34,6 +37,7 @@ import {
   scenarioJsonSchema,
   settingType,
 } from "./schema.js";
+import { thresholdProblem, thresholds } from "../policy/states.js";
 import type {
   ContentModel,
   GuestOs,
@@ -67,6 +71,10 @@ import {
 export const MAX_GUEST_PAGES = 2 ** 28 + 2 ** 27;
 /** Bytes of engine state per guest page (for the budget message). */
 export const ENGINE_BYTES_PER_PAGE = 8;
+/** The engine counts machine memory in 4 KiB pages with 32-bit numbers: host.memory < 16 TiB. */
+export const MAX_HOST_PAGES = 2 ** 32 - 1;
+/** Page touches per second of one VM: 10^9/s is 4 TB/s, beyond any memory bus. */
+export const MAX_TOUCH_RATE = 1e9;
 /** Sum over events of the VMs each event names (after group expansion). */
 export const MAX_EVENT_VM_REFS = 2 ** 22;
 /** Nesting depth of the input document. */
@@ -193,6 +201,8 @@ export function parseScenarioText(text: string, sourceName?: string): Scenario {
         return normalizeScenario(data, { defaultName });
       } catch (err) {
         if (!(err instanceof ScenarioError)) throw err;
+        // locating the field re-reads the text as YAML; not when it nests too deep for that parser
+        if (nestingTooDeep(text)) throw new ScenarioError(err.path, err.detail, { source: sourceName });
         const lineCounter = new LineCounter();
         const doc = parseDocument(text, { ...YAML_OPTIONS, lineCounter });
         const pos = doc.errors.length === 0 ? locate(doc, lineCounter, err.path) : undefined;
@@ -200,13 +210,21 @@ export function parseScenarioText(text: string, sourceName?: string): Scenario {
       }
     }
   }
+  const deep = nestingTooDeep(text);
+  if (deep) {
+    throw new ScenarioError([], `nested more than ${MAX_DEPTH} levels deep (indentation and brackets go on past ${MAX_SCAN_DEPTH} here)`, {
+      source: sourceName,
+      ...deep,
+    });
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { ...YAML_OPTIONS, lineCounter });
-  const problems = [...doc.errors, ...doc.warnings];
+  const errors = [...doc.errors, ...duplicateKeys(doc, lineCounter)];
+  const problems = [...errors, ...doc.warnings];
   if (problems.length > 0) {
     const e = problems[0];
     const pos = e.linePos?.[0];
-    const kind = doc.errors.length > 0 ? "YAML syntax error" : "YAML problem";
+    const kind = errors.length > 0 ? "YAML syntax error" : "YAML problem";
     throw new ScenarioError([], `${kind}: ${e.message.trimEnd()}`, {
       source: sourceName,
       line: pos?.line,
@@ -233,16 +251,87 @@ export function parseScenarioText(text: string, sourceName?: string): Scenario {
   }
 }
 
-/** YAML 1.2 core schema (no `<<` merge keys, no custom tags), duplicate keys refused. */
+/**
+ * YAML 1.2 core schema (no `<<` merge keys, no custom tags). Duplicate keys are refused by
+ * duplicateKeys() below: the parser's own check (uniqueKeys) compares each key with every other key
+ * of its mapping, hours for a 10 MiB document of short keys.
+ */
 const YAML_OPTIONS = {
   prettyErrors: true,
-  uniqueKeys: true,
+  uniqueKeys: false,
   strict: true,
   version: "1.2",
   schema: "core",
   merge: false,
   intAsBigInt: false,
 } as const;
+
+/**
+ * Bound on the nesting a text is allowed to reach before it goes to the YAML parser, which
+ * recurses once per level: past several hundred levels it overflows the stack, and after one
+ * overflow V8 may abort the whole process on the next (a fatal error, not an exception). A
+ * scenario needs fewer than 10 levels; MAX_DEPTH (64) is the limit reported to users.
+ */
+const MAX_SCAN_DEPTH = 256;
+
+/**
+ * Where the text nests deeper than MAX_SCAN_DEPTH, counted without recursion from the YAML
+ * lexer's tokens: at each token, the line's indentation plus the block indicators (`-`, `?`, `:`)
+ * before it on the line plus the open flow brackets. That is at least the real depth; undefined
+ * when the text stays within the bound.
+ */
+function nestingTooDeep(text: string): { line: number; column: number } | undefined {
+  let flow = 0;
+  let indent = 0;
+  let indicators = 0;
+  let lineStart = true;
+  let offset = 0;
+  for (const token of new Lexer().lex(text)) {
+    const type = CST.tokenType(token);
+    if (token === CST.DOCUMENT || token === CST.SCALAR || token === CST.FLOW_END) continue; // not in the text
+    if (type === "newline") {
+      indent = 0;
+      indicators = 0;
+      lineStart = true;
+    } else if (type === "space") {
+      if (lineStart) indent = token.length;
+    } else {
+      lineStart = false;
+      if (type === "flow-map-start" || type === "flow-seq-start") flow++;
+      else if (type === "flow-map-end" || type === "flow-seq-end") flow = Math.max(0, flow - 1);
+      else if (flow === 0 && (type === "seq-item-ind" || type === "explicit-key-ind" || type === "map-value-ind")) indicators++;
+      if (indent + indicators + flow > MAX_SCAN_DEPTH) {
+        const before = text.slice(0, offset);
+        const line = before.split("\n").length;
+        return { line, column: offset - before.lastIndexOf("\n") };
+      }
+    }
+    offset += token.length;
+  }
+  return undefined;
+}
+
+/** Keys given twice in one mapping (compared as the strings they become), as YAML problems. */
+function duplicateKeys(doc: Document, lc: LineCounter): { message: string; linePos?: [{ line: number; col: number }] }[] {
+  const found: { message: string; linePos?: [{ line: number; col: number }] }[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue; // toPlain() refuses keys that are not plain names
+        const key = String(pair.key.value);
+        if (seen.has(key)) {
+          const at = rangeStart(pair.key);
+          found.push({ message: `Map keys must be unique: "${key}" is given twice in one mapping`, linePos: at === undefined ? undefined : [lc.linePos(at)] });
+          return visit.BREAK;
+        }
+        seen.add(key);
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
 
 function nameFromSource(sourceName: string | undefined): string | undefined {
   if (!sourceName) return undefined;
@@ -633,6 +722,9 @@ function phaseFields(o: PhaseInput & Obj, prev: Omit<WorkloadPhase, "at">, memor
     fail([...path, "active"], `must be <= the memory of ${vmName} (${formatBytes(memory)}) (got ${describe(o.active)})`);
   }
   const touchRate = has(o, "touchRate") ? unit([...path, "touchRate"], () => parseRate(o.touchRate)) : prev.touchRate;
+  if (touchRate > MAX_TOUCH_RATE) {
+    fail([...path, "touchRate"], `must be at most 1000000000/s (4 TB/s of 4 KiB pages, beyond any memory bus) (got ${describe(o.touchRate)})`);
+  }
   const pattern = has(o, "pattern") ? parsePattern(o.pattern, [...path, "pattern"]) : prev.pattern;
   let writeRatio = prev.writeRatio;
   if (has(o, "writeRatio")) {
@@ -712,6 +804,12 @@ export function normalizeScenario(input: unknown, options: { defaultName?: strin
   // --- host ----------------------------------------------------------------------------------
   const h = data.host as Obj;
   const hostMemory = positiveSize(h, "memory", ["host"]);
+  if (hostMemory / PAGE_SIZE > MAX_HOST_PAGES) {
+    fail(
+      ["host", "memory"],
+      `must be less than 16 TiB (got ${describe(h.memory)}): ${formatBytes(hostMemory)} = ${hostMemory / PAGE_SIZE} pages of 4 KiB, more than the ${MAX_HOST_PAGES} the engine counts with 32-bit numbers`,
+    );
+  }
   const cpuIn = (h.cpu ?? {}) as Obj;
   const cpu = {
     cores: has(cpuIn, "cores") ? (cpuIn.cores as number) : DEFAULT_CPU.cores,
@@ -740,6 +838,9 @@ export function normalizeScenario(input: unknown, options: { defaultName?: strin
     settings: { ...defaults(HOST_SETTINGS), ...parseSettings(HOST_SETTINGS, h.settings, ["host", "settings"]) } as HostSettings,
     ksm: { ...defaults(KSM_KNOBS), ...parseSettings(KSM_KNOBS, h.ksm, ["host", "ksm"]) } as KsmKnobs,
   };
+  // the free-memory state thresholds must fall strictly (the scheduler refuses them otherwise)
+  const thresholdsWrong = thresholdProblem(thresholds(host.settings));
+  if (thresholdsWrong) fail(["host", "settings"], thresholdsWrong);
 
   // --- VMs -----------------------------------------------------------------------------------
   const entries: Entry[] = [];

@@ -49,6 +49,24 @@ export class InvariantError extends Error {
   }
 }
 
+/**
+ * A WebAssembly trap (out-of-bounds access, unreachable, …) or an AssemblyScript abort inside an
+ * engine call: a bug in vmemsim, never a user mistake. Names the scenario time of the tick and the
+ * VM being processed (none when the trap came from a host-wide step). The engine instance is
+ * unusable afterwards.
+ */
+export class EngineError extends Error {
+  constructor(readonly time: number, readonly vm: string | undefined, readonly trap: Error) {
+    super(`the engine failed at t=${time}s${vm ? ` in VM ${vm}` : " in a host-wide step"}: ${trap.message}`, { cause: trap });
+    this.name = "EngineError";
+  }
+}
+
+/** A trap of the WASM engine, or the abort() of @assemblyscript/loader ("abort: … at file:line:col"). */
+function isEngineFault(err: unknown): err is Error {
+  return err instanceof WebAssembly.RuntimeError || (err instanceof Error && err.message.startsWith("abort: "));
+}
+
 /** Per-VM state the TypeScript side keeps: configuration in force, power, workload phase. */
 export interface VmState {
   readonly index: number;
@@ -102,6 +120,8 @@ export class Simulation {
   private pending: EventRecord[] = [];
   /** every event applied or refused so far */
   readonly log: EventRecord[] = [];
+  /** the VM whose engine calls are running (named by EngineError); null in host-wide steps */
+  current: VmState | null = null;
 
   constructor(scenario: Scenario, engine: Engine, check: boolean) {
     this.scenario = scenario;
@@ -186,16 +206,30 @@ export class Simulation {
     return { time: this.time, host: hostRow(this), vms: this.vms.map((vm) => vmRow(this, vm)), events };
   }
 
+  /** One tick; a trap inside the engine becomes an EngineError naming the time and the VM. */
   private tick(): void {
+    try {
+      this.advance();
+    } catch (err) {
+      if (isEngineFault(err)) throw new EngineError(this.time, this.current?.config.name, err);
+      throw err;
+    } finally {
+      this.current = null;
+    }
+  }
+
+  private advance(): void {
     const { tick } = this.scenario;
     const t = this.time;
     this.applyEvents(t);
     const epoch = this.ticks & 0xffff;
     for (const vm of this.vms) {
+      this.current = vm;
       this.startPhases(vm, t);
       if (!vm.powered) continue;
       this.runGuest(vm, t, tick, epoch);
     }
+    this.current = null;
     this.scheduler.tick(roundTime(t + tick));
     this.time = roundTime(t + tick);
     this.ticks++;
@@ -217,7 +251,11 @@ export class Simulation {
     const want = vm.phase.touchRate * tick + vm.touchCarry;
     const n = Math.floor(want);
     vm.touchCarry = want - n;
-    raw.touchVm(vm.index, n, epoch);
+    // the engine takes a u32 count: more touches than that in one tick go in several calls
+    for (let left = n; ; left -= 0xffffffff) {
+      raw.touchVm(vm.index, Math.min(left, 0xffffffff), epoch);
+      if (left <= 0xffffffff) break;
+    }
   }
 
   private startPhases(vm: VmState, t: number): void {
@@ -235,6 +273,7 @@ export class Simulation {
 
   /** Hand the current workload phase to the engine. */
   private applyPhase(vm: VmState): void {
+    this.current = vm;
     const { engine } = this;
     const k = engine.k;
     const p = vm.phase;
@@ -256,6 +295,7 @@ export class Simulation {
   }
 
   private powerOn(vm: VmState, t: number): void {
+    this.current = vm;
     const overhead = Math.ceil(vm.config.overhead / PAGE);
     const admission = admit(this, vm);
     if (!admission.ok) {
@@ -276,6 +316,7 @@ export class Simulation {
   }
 
   private powerOff(vm: VmState, t: number): void {
+    this.current = vm;
     if (!vm.powered) return;
     this.engine.raw.powerOff(vm.index);
     vm.powered = false;
