@@ -8,10 +8,13 @@ import {
 import { seedState } from "./rng";
 import { initMachine, takeOverhead, returnOverhead, checkMachine } from "./machine";
 import { initPagetable, releaseVm, checkVm as checkVmTable, breakAllLarge } from "./pagetable";
+import { reclaimInit, releaseReclaim, checkReclaim, checkReclaimHost } from "./swap"; // reclamation (issue 5)
 
 export * from "./memory";
 export { setPattern, touchVm, zeroSweep, PATTERN_UNIFORM, PATTERN_ZIPF, PATTERN_HOTCOLD } from "./workload";
 export { KEY_UNIQUE } from "./content";
+export { balloonVm } from "./balloon"; // reclamation (issue 5)
+export { swapVm, configureReclaim, setSwapCache } from "./swap"; // reclamation (issue 5)
 export { sampleInit, samplePeriod, sampleStop } from "./sample"; // scheduler (issue 4)
 export { floorScan, floorCopy, floorGather } from "./floor"; // benchmarks' floors (issue 6)
 
@@ -40,6 +43,7 @@ export function addVm(vm: u32, pages: u32, seed: u32): u32 {
   seedState(vmBase(vm) + (<u32>P_RNG << 2), seed, vm);
   setHostI(HP_NVMS, vm + 1);
   initPagetable(vm);
+  if (!reclaimInit(vm, seed)) return 0; // reclamation (issue 5)
   return vmBase(vm);
 }
 
@@ -56,6 +60,7 @@ export function powerOn(vm: u32, overheadPages: u32): bool {
 /** Power a VM off: all its memory and overhead return to the host. */
 export function powerOff(vm: u32): void {
   if (vmI(vm, P_POWERED) == 0) return;
+  releaseReclaim(vm); // reclamation (issue 5): compression cache, SSD slots, balloon gauges
   releaseVm(vm);
   returnOverhead(vmI(vm, P_OVERHEAD));
   setVmI(vm, P_OVERHEAD, 0);
@@ -69,10 +74,12 @@ export function breakLargePages(vm: u32): u32 {
 
 /** Conservation checks (--check): 0 when they hold, else a code (docs/architecture.md). */
 export function checkVm(vm: u32): i32 {
-  return checkVmTable(vm);
+  const c = checkVmTable(vm);
+  return c != 0 ? c : checkReclaim(vm); // reclamation (issue 5): codes 20-26
 }
 export function checkHost(): i32 {
-  return checkMachine();
+  const c = checkMachine();
+  return c != 0 ? c : checkReclaimHost(); // reclamation (issue 5): codes 20-21
 }
 
 export function memoryBytes(): u32 {

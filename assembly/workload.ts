@@ -21,6 +21,10 @@ import {
   GUEST_ANON, EPOCH_SHIFT,
 } from "./pagetable";
 import { contentOf, keyOf } from "./content";
+// reclamation (issue 5): fault service and the time a tick's touches take
+import { C_DEMAND, C_STALL_US, C_LAT_ALLOC_US, C_DEBT_US, C_LAT_COW_US, vmC } from "./memory";
+import { tickUs, latAlloc, hostFault, M_GOUT } from "./swap";
+import { guestFault } from "./balloon";
 
 export const PATTERN_UNIFORM: u32 = 0;
 export const PATTERN_ZIPF: u32 = 1;
@@ -89,7 +93,13 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
   const stamp = epoch << EPOCH_SHIFT;
   let reads: u32 = 0, writes: u32 = 0, stalls: u32 = 0, sampled: u32 = 0;
   let fBalloon: u32 = 0, fZip: u32 = 0, fSwap: u32 = 0;
-  for (let done: u32 = 0; done < count; ) {
+  // reclamation (issue 5): a tick holds `count` touches of t0 each; fault latencies take their share
+  // of it, so a VM that waits does fewer touches (C_TOUCHES) than it asked for (C_DEMAND)
+  const t0 = tickUs > 0 ? tickUs / <f64>count : 0;
+  const budget = tickUs > 0 ? tickUs - vmC(vm, C_DEBT_US) : Infinity;
+  let elapsed: f64 = 0, waited: f64 = 0, allocWait: f64 = 0, cowWait: f64 = 0;
+  let ran: u32 = 0;
+  for (let done: u32 = 0; done < count && elapsed < budget; ) {
     const n = min(BATCH, count - done);
     done += n;
     // pass 1: draw the batch's pages, then start loading their entries in a loop of loads alone, so
@@ -104,6 +114,9 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
     sink ^= warm;
     // pass 2: apply the touches in order
     for (let j: u32 = 0; j < n; j++) {
+      if (elapsed >= budget) break;
+      ran++;
+      elapsed += t0;
       const x = load<u32>(batch + (j << 2));
       const ppn = x & ~WRITE_BIT;
       const write = (x & WRITE_BIT) != 0;
@@ -114,14 +127,44 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
         if (blocked || !backPage(vm, ppn)) {
           if (blocked) nBlocked++;
           stalls++;
+          elapsed += latAlloc;
+          allocWait += latAlloc;
           continue;
         }
         m = load<u32>(e);
+        if (m & M_GOUT) {
+          // reclamation (issue 5): content the guest gave up comes back from its page file or disk
+          const l = guestFault(vm, e, m, epoch);
+          elapsed += l;
+          waited += l;
+          m = load<u32>(e);
+        }
       } else if (st >= STATE_BALLOONED) {
-        if (st == STATE_BALLOONED) fBalloon++;
-        else if (st == STATE_COMPRESSED) fZip++;
-        else if (st == STATE_SWAPPED) fSwap++;
-        continue;
+        // reclamation (issue 5): a ballooned page faults inside the guest; a compressed or swapped
+        // one is decompressed or read in by the host (balloon.ts, swap.ts)
+        let l: f64 = 0;
+        if (st == STATE_BALLOONED) {
+          fBalloon++;
+          l = guestFault(vm, e, m, epoch);
+          elapsed += l;
+          waited += l;
+          if (blocked || !backPage(vm, ppn)) l = -1;
+        } else {
+          if (st == STATE_COMPRESSED) fZip++;
+          else if (st == STATE_SWAPPED) fSwap++;
+          l = hostFault(vm, e, m);
+          if (l >= 0) {
+            elapsed += l;
+            waited += l;
+          }
+        }
+        if (l < 0) {
+          stalls++;
+          elapsed += latAlloc;
+          allocWait += latAlloc;
+          continue;
+        }
+        m = load<u32>(e);
       }
       if (m & M_SAMPLED) {
         sampled++;
@@ -139,7 +182,14 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
       store<u32>(e, m);
     }
   }
-  addVmC(vm, C_TOUCHES, <f64>count);
+  // reclamation (issue 5): fault time past the end of the tick is paid next tick
+  const debt = tickUs > 0 ? max(0.0, elapsed - budget) : 0.0;
+  addVmC(vm, C_DEBT_US, debt - vmC(vm, C_DEBT_US));
+  addVmC(vm, C_DEMAND, <f64>count);
+  addVmC(vm, C_STALL_US, waited + allocWait + cowWait);
+  addVmC(vm, C_LAT_ALLOC_US, allocWait);
+  addVmC(vm, C_LAT_COW_US, cowWait);
+  addVmC(vm, C_TOUCHES, <f64>ran);
   addVmC(vm, C_READS, <f64>reads);
   addVmC(vm, C_WRITES, <f64>writes);
   addVmC(vm, C_ALLOC_STALLS, <f64>stalls);
@@ -148,7 +198,7 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
   addVmC(vm, C_FAULT_SWAPPED, <f64>fSwap);
   addVmC(vm, C_SAMPLE_HITS, <f64>sampled);
   addVmC(vm, C_BLOCKED, <f64>nBlocked);
-  return stalls + fBalloon + fZip + fSwap;
+  return count - reads - writes;
 }
 
 /**

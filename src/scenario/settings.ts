@@ -45,6 +45,21 @@ export const HOST_SETTINGS = {
   "Vmemsim.SampleSlowGainPct": { default: 10, min: 1, max: 100, unit: "%", doc: "weight of a new period in the slow moving average of active memory" },
   "Vmemsim.SampleFastGainPct": { default: 60, min: 1, max: 100, unit: "%", doc: "weight of a new period in the fast moving average of active memory" },
   "Vmemsim.SwapDatastoreMB": { default: 0, min: 0, max: 2 ** 40, unit: "MB", doc: "space for VM swap files (configured − reservation each); a power-on whose file does not fit fails; 0 = unlimited" },
+  // reclamation (issue 5): fault latencies (docs/reclamation.md), swap and balloon rates, compressibility
+  "Vmemsim.LatSwapHdd": { default: 5000, min: 0, max: 10_000_000, unit: "us", doc: "host swap-in of one page from the VM's swap file (disk)" },
+  "Vmemsim.LatSwapSsd": { default: 100, min: 0, max: 10_000_000, unit: "us", doc: "host swap-in of one page from the SSD host cache (Vmemsim.SwapCacheMB)" },
+  "Vmemsim.LatUnzip": { default: 20, min: 0, max: 10_000_000, unit: "us", doc: "decompression of one page from the compression cache" },
+  "Vmemsim.LatCow": { default: 2, min: 0, max: 10_000_000, unit: "us", doc: "copy-on-write break (copy of one 4 KiB page)" },
+  "Vmemsim.LatGuestDisk": { default: 5000, min: 0, max: 10_000_000, unit: "us", doc: "guest read of one page from its own page file, or of page cache it dropped" },
+  "Vmemsim.LatAllocWait": { default: 5000, min: 0, max: 10_000_000, unit: "us", doc: "a touch that needs a machine page when none is free (or the VM is blocked) waits this long, about one swap write" },
+  "Vmemsim.SwapOutRate": { default: 25600, min: 0, max: 2 ** 31 - 1, unit: "pages/s", doc: "host swap-out (and compression) per VM, at most (25600 = 100 MB/s)" },
+  "Vmemsim.BalloonRateNoSleep": { default: 16384, min: 0, max: 2 ** 31 - 1, unit: "pages/s", doc: "balloon inflation from the guest's free pages (vmw_balloon: non-sleeping allocations)" },
+  "Vmemsim.BalloonRateMin": { default: 512, min: 0, max: 2 ** 31 - 1, unit: "pages/s", doc: "balloon inflation when the guest must reclaim: starts here, halves on failure down to here (vmw_balloon)" },
+  "Vmemsim.BalloonRateMax": { default: 2048, min: 0, max: 2 ** 31 - 1, unit: "pages/s", doc: "... and grows by 16 pages/s per full-rate poll up to here (vmw_balloon)" },
+  "Vmemsim.BalloonRateDeflate": { default: 16384, min: 0, max: 2 ** 31 - 1, unit: "pages/s", doc: "balloon deflation (vmw_balloon)" },
+  "Vmemsim.Zip1KPct": { default: 25, min: 0, max: 100, unit: "%", doc: "default compressibility: % of non-zero pages that compress to 1 KB or less" },
+  "Vmemsim.Zip2KPct": { default: 35, min: 0, max: 100, unit: "%", doc: "... % that compress to more than 1 KB and at most 2 KB (the rest is swapped, not compressed)" },
+  "Vmemsim.SwapCacheMB": { default: 0, min: 0, max: 2 ** 30, unit: "MB", doc: "SSD host cache for swap (\"swap to host cache\"), shared by all VMs; 0 = none" },
 } satisfies Record<string, SettingDef>;
 
 export type HostSettingName = keyof typeof HOST_SETTINGS;

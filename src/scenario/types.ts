@@ -26,6 +26,12 @@ export interface ContentModel {
   duplicate: number;
   /** how many pages hold each duplicated content (>= 2) */
   duplicateCopies: number;
+  /**
+   * reclamation (issue 5), optional: compressibility of the image's non-zero pages, fractions 0..1:
+   * `le1k` compress to 1 KB or less, `le2k` to more than 1 KB and at most 2 KB; the rest does not
+   * fit 2 KB. Absent: the host settings Vmemsim.Zip1KPct and Vmemsim.Zip2KPct.
+   */
+  compress?: { le1k: number; le2k: number };
 }
 
 export interface WorkloadPhase {

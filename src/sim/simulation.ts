@@ -6,6 +6,7 @@ import type { Scenario, ScenarioEvent, VmConfig, WorkloadPhase } from "../scenar
 import { hostRow, vmRow, type HostRow, type VmRow } from "./counters.js";
 import type { MemState } from "../policy/states.js";
 import { Scheduler } from "../policy/scheduler.js";
+import { Reclaim } from "../policy/reclaim.js"; // reclamation (issue 5)
 import { admit } from "../policy/admission.js";
 
 export const PAGE = 4096;
@@ -102,6 +103,14 @@ const CHECK_CODES: Record<number, string> = {
   5: "page counts by state differ from the page table",
   6: "guest page counts differ from the page table",
   7: "large-region count differs from the region table",
+  // reclamation (issue 5): assembly/swap.ts checkReclaim, assembly/compress.ts zipCheck
+  20: "a ballooned page still holds guest content",
+  21: "a page whose content the guest gave up is resident",
+  22: "a free guest page is marked as given up",
+  23: "balloon, guest page-file, SSD-cache or compression-cache counts differ from the page table",
+  24: "a compression-cache or SSD-cache slot does not point back at its page",
+  25: "a reclamation bit is set on a page in the wrong state",
+  26: "a guest page file or host swap file holds more than its size",
 };
 
 export class Simulation {
@@ -113,6 +122,8 @@ export class Simulation {
   state: MemState = "high";
   /** the memory scheduler: states, sampling, targets, blocking (src/policy/scheduler.ts) */
   readonly scheduler: Scheduler;
+  /** reclamation (issue 5): balloon, compression, host swap carry out the targets (src/policy/reclaim.ts) */
+  readonly reclaim: Reclaim;
   /** simulated seconds since the start */
   time = 0;
   ticks = 0;
@@ -171,6 +182,7 @@ export class Simulation {
       return vm;
     });
     this.scheduler = new Scheduler(this);
+    this.reclaim = new Reclaim(this);
   }
 
   /** Advance by `seconds` of simulated time (rounded up to whole ticks). */
@@ -231,6 +243,8 @@ export class Simulation {
     }
     this.current = null;
     this.scheduler.tick(roundTime(t + tick));
+    // reclamation (issue 5): keep last, after the scheduler and the sharing scanner
+    this.reclaim.tick(epoch);
     this.time = roundTime(t + tick);
     this.ticks++;
     if (this.check) this.verify();
@@ -394,8 +408,11 @@ export class Simulation {
       const code = raw.checkVm(vm.index);
       if (code !== 0) throw new InvariantError(CHECK_CODES[code] ?? `code ${code}`, this.time, vm.config.name);
     }
-    if (raw.checkHost() !== 0) {
-      throw new InvariantError("machine memory: total ≠ vmk + overhead + private + common + free", this.time);
+    const host = raw.checkHost();
+    if (host !== 0) {
+      // reclamation (issue 5): codes 20-21
+      const msg = host === 20 ? "compression caches: host count ≠ the VMs' caches" : host === 21 ? "SSD swap cache: host count ≠ the VMs' cached pages" : "machine memory: total ≠ vmk + overhead + private + common + compression caches + free";
+      throw new InvariantError(msg, this.time);
     }
   }
 }
