@@ -6,7 +6,8 @@
 // The same generator runs 10,000 scenarios in scripts/fuzz-scenarios.ts (docs/validation.md).
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { parseScenarioText } from "../src/scenario/load.js";
+import { parseScenarioText, ScenarioError } from "../src/scenario/load.js";
+import { HOST_SETTINGS, KSM_KNOBS, VM_SETTINGS, type SettingDef } from "../src/scenario/settings.js";
 import { createSimulation } from "../src/sim/simulation.js";
 import { scenarioArb, SMALL, toYaml, type ScenarioInput } from "./arbitraries.js";
 import { CounterChecker, CounterError, cumulativeCounters, runChecked } from "./invariants.js";
@@ -58,6 +59,42 @@ describe("random scenarios", () => {
     const shrunk = parseScenarioText(yaml);
     expect(shrunk.vms).toHaveLength(2);
     expect(shrunk.events).toEqual([]); // shrinking removed everything not needed
+  });
+});
+
+describe("every setting at both ends of its range", () => {
+  /** An overcommitted little host (sharing, ballooning, compression, swap all have work). */
+  const base = (policy: string, host: Record<string, unknown>, ksm: Record<string, unknown>, vmSettings: Record<string, unknown>): ScenarioInput => ({
+    name: "edges",
+    duration: "12s",
+    sampleEvery: "2s",
+    host: { memory: "160MiB", hypervisorReserve: "16MiB", policy, settings: host, ksm },
+    vms: [
+      { name: "a", count: 2, memory: "96MiB", image: "img", overhead: "2MiB", guest: { bootTime: "1s" }, settings: vmSettings, workload: [{ at: "0s", active: "80MiB", touchRate: 20000, writeRatio: 0.3 }] },
+      { name: "w", memory: "64MiB", overhead: "2MiB", guest: { os: "windows", bootTime: "4s" } },
+    ],
+    events: [{ at: "6s", vm: "a-1", workload: { active: "16MiB" } }],
+  });
+  const cases: [string, ScenarioInput][] = [];
+  const ends = (def: SettingDef) => [def.min, def.max, def.default].filter((v, i, a) => a.indexOf(v) === i);
+  for (const [name, def] of Object.entries(HOST_SETTINGS as Record<string, SettingDef>)) for (const v of ends(def)) cases.push([`${name}=${v}`, base("esxi", { [name]: v }, {}, {})]);
+  for (const [name, def] of Object.entries(KSM_KNOBS as Record<string, SettingDef>)) for (const v of ends(def)) cases.push([`ksm ${name}=${v}`, base("ksm", {}, { [name]: v }, {})]);
+  for (const [name, def] of Object.entries(VM_SETTINGS as Record<string, SettingDef>)) for (const v of ends(def)) cases.push([`vm ${name}=${v}`, base("esxi", {}, {}, { [name]: v })]);
+
+  it(`run clean with --check, or are refused before running (${cases.length} scenarios)`, async () => {
+    const problems: string[] = [];
+    for (const [what, input] of cases) {
+      try {
+        const r = await runChecked(input);
+        if (r.refused) expect(r.refused).toMatch(/cannot hold/);
+      } catch (err) {
+        // a combination the loader refuses (e.g. one state threshold above the next) must say so by field
+        const cause = (err as Error).message;
+        if (/^the loader refused/.test(cause) && /host\.settings/.test(cause)) continue;
+        problems.push(`${what}: ${cause.split("\n")[0]}`);
+      }
+    }
+    expect(problems).toEqual([]);
   });
 });
 

