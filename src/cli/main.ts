@@ -161,6 +161,15 @@ function args<O extends Record<string, { type: "string" | "boolean" }>>(argv: st
 
 function loadScenario(file: string | undefined): Scenario {
   if (file === undefined) return parseScenarioText(DEFAULT_SCENARIO_YAML, "default scenario");
+  return parseScenarioText(readScenarioText(file), file);
+}
+
+/**
+ * The text of a scenario (or sweep) file, refused as a UsageError naming the file when it cannot
+ * be read, is over 10 MiB (without reading it whole: /dev/zero), or is not UTF-8 text (binary,
+ * NUL bytes, UTF-16, Latin-1).
+ */
+export function readScenarioText(file: string): string {
   let bytes: Buffer;
   try {
     bytes = readCapped(file, MAX_TEXT_BYTES + 1);
@@ -171,7 +180,7 @@ function loadScenario(file: string | undefined): Scenario {
   if (bytes.length > MAX_TEXT_BYTES) {
     throw new UsageError(`${file}: the file is larger than the ${MAX_TEXT_BYTES / 2 ** 20} MiB a scenario may be`);
   }
-  return parseScenarioText(decodeText(bytes, file), file);
+  return decodeText(bytes, file);
 }
 
 /** Read at most `cap` bytes (so /dev/zero or a huge file cannot exhaust memory). */
