@@ -36,10 +36,10 @@ export function contentOf(vm: u32): u32 {
 // @ts-ignore: decorator
 @inline export function keyOf(c: u32, ppn: u32): u32 {
   const h = mix32(load<u32>(c) ^ mix32(ppn));
-  if (h < load<u32>(c, 4)) return KEY_ZERO;
-  if (h < load<u32>(c, 8)) return load<u32>(c, 16) + ppn;
-  if (h < load<u32>(c, 12)) return load<u32>(c, 20) + <u32>((<u64>mix32(h) * <u64>load<u32>(c, 24)) >>> 32);
-  return KEY_UNIQUE;
+  // selects rather than branches: a page's class is random, so a branch on it mispredicts (issue 6)
+  const dup = load<u32>(c, 20) + <u32>((<u64>mix32(h) * <u64>load<u32>(c, 24)) >>> 32);
+  const key = select<u32>(dup, KEY_UNIQUE, h < load<u32>(c, 12));
+  return select<u32>(KEY_ZERO, select<u32>(load<u32>(c, 16) + ppn, key, h < load<u32>(c, 8)), h < load<u32>(c, 4));
 }
 
 /** The content key page `ppn` of `vm` holds after a write. */
