@@ -266,34 +266,35 @@ function deflate(vm: u32, n: u32): u32 {
 }
 
 /**
- * The guest side of a touch of a page that is ballooned or whose content the guest gave up
- * (M_GOUT). A ballooned page is swapped for another the guest reclaims (or given back when it has
- * none); content given up is read back from the guest's page file or disk. Leaves the page
- * unbacked and held by the guest again (the caller backs it) and returns the guest's fault time,
- * us (guest disk reads, and any double paging its reclaim did).
+ * The guest takes back a page the balloon holds (a guest touch of it): it gives the balloon another
+ * page in exchange, by its usual order (or the balloon gives the page back when the guest has
+ * nothing). The page is left unbacked, still marked M_GOUT if its content is out (the caller backs
+ * it, then guestPageIn). Returns the guest's fault time, us (double paging its reclaim did).
  */
-export function guestFault(vm: u32, e: u32, m: u32, epoch: u32): f64 {
-  let lat: f64 = 0;
-  if ((m & STATE_MASK) == STATE_BALLOONED) {
-    reclaimLat = 0;
-    if (guestReclaim(vm, 1, epoch) == 0) {
-      addVmC(vm, C_MCTL_GIVEBACK, 1);
-      addVmC(vm, C_MCTL_OUT, 1);
-    }
-    lat += reclaimLat;
-    m = unballoon(vm, e, load<u32>(e));
+export function guestTakeBack(vm: u32, e: u32, epoch: u32): f64 {
+  reclaimLat = 0;
+  if (guestReclaim(vm, 1, epoch) == 0) {
+    addVmC(vm, C_MCTL_GIVEBACK, 1);
+    addVmC(vm, C_MCTL_OUT, 1);
   }
-  if (m & M_GOUT) {
-    if ((m & GUEST_MASK) == (GUEST_ANON << GUEST_SHIFT)) {
-      addVmC(vm, C_GOUT_ANON, -1);
-      addVmC(vm, C_GSWAP_IN, 1);
-    } else {
-      addVmC(vm, C_GOUT_CACHE, -1);
-      addVmC(vm, C_GCACHE_MISS, 1);
-    }
-    addVmC(vm, C_LAT_GUEST_US, latGuest);
-    lat += latGuest;
-    store<u32>(e, m & ~M_GOUT);
+  unballoon(vm, e, load<u32>(e));
+  return reclaimLat;
+}
+
+/**
+ * A guest touch of a page whose content it gave up (M_GOUT), now backed again: the content comes
+ * back from its page file (anonymous) or from disk (page cache it dropped). Returns the read's
+ * time, us (Vmemsim.LatGuestDisk).
+ */
+export function guestPageIn(vm: u32, e: u32, m: u32): f64 {
+  if ((m & GUEST_MASK) == (GUEST_ANON << GUEST_SHIFT)) {
+    addVmC(vm, C_GOUT_ANON, -1);
+    addVmC(vm, C_GSWAP_IN, 1);
+  } else {
+    addVmC(vm, C_GOUT_CACHE, -1);
+    addVmC(vm, C_GCACHE_MISS, 1);
   }
-  return lat;
+  addVmC(vm, C_LAT_GUEST_US, latGuest);
+  store<u32>(e, m & ~M_GOUT);
+  return latGuest;
 }
