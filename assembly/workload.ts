@@ -14,7 +14,6 @@ import {
   C_FAULT_COMPRESSED, C_FAULT_SWAPPED, C_ZEROED, C_SAMPLE_HITS, vmBase, vmI, setVmI, addVmC,
   P_TOUCH_SPAN, P_BLOCKED, C_BLOCKED, // scheduler (issue 4)
 } from "./memory";
-import { next, below } from "./rng";
 import {
   entryAt, backPage, setGuestClass, STATE_MASK, STATE_UNBACKED, STATE_PRIVATE, STATE_BALLOONED, STATE_COMPRESSED,
   STATE_SWAPPED, M_ACCESSED, M_DIRTY, M_SAMPLED, GUEST_MASK, GUEST_SHIFT, GUEST_FREE, GUEST_CACHE,
@@ -58,19 +57,43 @@ export function setPattern(vm: u32): void {
 }
 
 // @ts-ignore: decorator
-@inline function drawRank(rng: u32, pattern: u32, active: u32, qtable: u32, hot: u32, hotT: u32): u32 {
-  if (pattern == PATTERN_ZIPF) {
-    const u = next(rng);
-    const q = qtable + ((u >>> QFRAC) << 2);
-    const lo = load<u32>(q), hi = load<u32>(q, 4);
-    const r = lo + <u32>((<u64>(hi - lo) * <u64>(u & ((1 << QFRAC) - 1))) >>> QFRAC);
-    return min(r, active - 1);
+@inline function rotl(x: u32, k: u32): u32 {
+  return (x << k) | (x >>> (32 - k));
+}
+
+/**
+ * Draw `n` touches into `batch`: per touch a rank of the working set (= PPN) by the access pattern,
+ * then whether it writes. Draws per touch, from the VM's xoshiro128** stream (rng.ts): uniform and
+ * zipf one for the rank (zipf interpolates in the quantile table), hot/cold one for the set and one
+ * for the page in it; then one for read/write. The generator's state stays in locals for the batch
+ * (through memory, each draw cost more than the draw: issue 6); the stream is rng.ts next() exactly.
+ */
+function drawBatch(rng: u32, n: u32, pattern: u32, active: u32, qtable: u32, hot: u32, hotT: u32, writeT: u32): void {
+  let s0 = load<u32>(rng), s1 = load<u32>(rng, 4), s2 = load<u32>(rng, 8), s3 = load<u32>(rng, 12);
+  for (let j: u32 = 0; j < n; j++) {
+    let u = rotl(s1 * 5, 7) * 9;
+    let t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+    let ppn: u32;
+    if (pattern == PATTERN_ZIPF) {
+      const q = qtable + ((u >>> QFRAC) << 2);
+      const lo = load<u32>(q), hi = load<u32>(q, 4);
+      ppn = min(lo + <u32>((<u64>(hi - lo) * <u64>(u & ((1 << QFRAC) - 1))) >>> QFRAC), active - 1);
+    } else if (pattern == PATTERN_HOTCOLD) {
+      const inHot = u < hotT;
+      u = rotl(s1 * 5, 7) * 9;
+      t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+      ppn = inHot ? <u32>((<u64>u * <u64>hot) >>> 32) : hot + <u32>((<u64>u * <u64>(active - hot)) >>> 32);
+    } else {
+      ppn = <u32>((<u64>u * <u64>active) >>> 32);
+    }
+    u = rotl(s1 * 5, 7) * 9;
+    t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+    store<u32>(batch + (j << 2), ppn | (u < writeT ? WRITE_BIT : 0));
   }
-  if (pattern == PATTERN_HOTCOLD) {
-    if (next(rng) < hotT) return below(rng, hot);
-    return hot + below(rng, active - hot);
-  }
-  return below(rng, active);
+  store<u32>(rng, s0);
+  store<u32>(rng, s1, 4);
+  store<u32>(rng, s2, 8);
+  store<u32>(rng, s3, 12);
 }
 
 /**
@@ -106,10 +129,7 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
     // the cache and TLB misses of independent pages overlap instead of queueing one behind the
     // other (interleaved with the draws, few loads fit in the CPU's window: 2x slower, issue 6)
     let warm: u32 = 0;
-    for (let j: u32 = 0; j < n; j++) {
-      const ppn = drawRank(rng, pattern, active, qtable, hot, hotT);
-      store<u32>(batch + (j << 2), ppn | (next(rng) < writeT ? WRITE_BIT : 0));
-    }
+    drawBatch(rng, n, pattern, active, qtable, hot, hotT, writeT);
     for (let j: u32 = 0; j < n; j++) warm ^= load<u32>(table + (load<u32>(batch + (j << 2)) & ~WRITE_BIT) * PAGE_ENTRY);
     sink ^= warm;
     // pass 2: apply the touches in order
