@@ -40,12 +40,12 @@ export const SMALL: ScenarioSize = {
 
 /** A little larger: the 10,000-scenario script. */
 export const MEDIUM: ScenarioSize = {
-  maxVms: 6,
+  maxVms: 5,
   maxCount: 3,
-  maxTicks: 90,
+  maxTicks: 60,
   minHostMiB: 48,
   maxHostMiB: 1024,
-  maxVmMiB: 256,
+  maxVmMiB: 192,
   maxPhases: 4,
   maxEvents: 10,
   maxTouchRate: 50_000,

@@ -13,7 +13,10 @@ import { scenarioArb, SMALL, toYaml, type ScenarioInput } from "./arbitraries.js
 import { CounterChecker, CounterError, cumulativeCounters, runChecked } from "./invariants.js";
 import { scenario, vm, MiB } from "./helpers.js";
 
-const SEED = process.env.VMEMSIM_FC_SEED ? Number(process.env.VMEMSIM_FC_SEED) : undefined;
+// A fixed seed by default, so the suite gives the same verdict on every machine;
+// VMEMSIM_FC_SEED=N replays a reported failure, VMEMSIM_FC_SEED=random explores (as the fuzz script does).
+const SEED_ENV = process.env.VMEMSIM_FC_SEED;
+const SEED = SEED_ENV === "random" ? undefined : SEED_ENV ? Number(SEED_ENV) : 20240601;
 const RUNS = Number(process.env.VMEMSIM_FC_RUNS ?? 100);
 
 /** fc.check, and on failure an error with the shrunk scenario as YAML and how to replay it. */
@@ -62,6 +65,9 @@ describe("random scenarios", () => {
   });
 });
 
+/** Setting edges that fail for a known bug, reported to their owners (see the it.fails below). */
+const KNOWN_BAD_EDGES = ["Vmemsim.SwapCacheMB=1073741824"];
+
 describe("every setting at both ends of its range", () => {
   /** An overcommitted little host (sharing, ballooning, compression, swap all have work). */
   const base = (policy: string, host: Record<string, unknown>, ksm: Record<string, unknown>, vmSettings: Record<string, unknown>): ScenarioInput => ({
@@ -81,9 +87,10 @@ describe("every setting at both ends of its range", () => {
   for (const [name, def] of Object.entries(KSM_KNOBS as Record<string, SettingDef>)) for (const v of ends(def)) cases.push([`ksm ${name}=${v}`, base("ksm", {}, { [name]: v }, {})]);
   for (const [name, def] of Object.entries(VM_SETTINGS as Record<string, SettingDef>)) for (const v of ends(def)) cases.push([`vm ${name}=${v}`, base("esxi", {}, {}, { [name]: v })]);
 
-  it(`run clean with --check, or are refused before running (${cases.length} scenarios)`, async () => {
+  /** Run cases; the problems found, one line each. */
+  async function problemsOf(list: [string, ScenarioInput][]): Promise<string[]> {
     const problems: string[] = [];
-    for (const [what, input] of cases) {
+    for (const [what, input] of list) {
       try {
         const r = await runChecked(input);
         if (r.refused) expect(r.refused).toMatch(/cannot hold/);
@@ -94,7 +101,53 @@ describe("every setting at both ends of its range", () => {
         problems.push(`${what}: ${cause.split("\n")[0]}`);
       }
     }
-    expect(problems).toEqual([]);
+    return problems;
+  }
+
+  it(`run clean with --check, or are refused before running (${cases.length - KNOWN_BAD_EDGES.length} scenarios)`, async () => {
+    expect(await problemsOf(cases.filter(([what]) => !KNOWN_BAD_EDGES.includes(what)))).toEqual([]);
+  });
+
+  // KNOWN BUG (reclamation, issue 5): Vmemsim.SwapCacheMB × 256 pages goes to the engine as a u32, so
+  // 2^30 MB wraps to 0 slots and is accepted. \`it.fails\`: turns red when fixed; then move it above.
+  it.fails(`KNOWN BUG: ${KNOWN_BAD_EDGES.join(", ")}`, async () => {
+    expect(await problemsOf(cases.filter(([what]) => KNOWN_BAD_EDGES.includes(what)))).toEqual([]);
+  });
+});
+
+// Failures of the 10,000-scenario run, shrunk. `it.fails` marks a known bug not fixed yet: the test
+// passes while the bug is there and turns red once it is fixed (then make it a plain `it`).
+describe("found by the fuzzer (scripts/fuzz-scenarios.ts), shrunk", () => {
+  // KNOWN BUG (scheduler issue 4 / reclamation issue 5): the VM row's MCTLMAX is the scheduler's
+  // targets.mctlmax, recomputed at the next balance (Mem.BalancePeriod); the host's MEMCTL.max sums
+  // Reclaim.balloonLimit(), which follows the setting at once. For up to a balance period they differ.
+  it.fails("KNOWN BUG: a balloon limit changed by an event: the VM's MCTLMAX and the host's MEMCTL.max agree", async () => {
+    // sched.mem.maxmemctl 0 (driver off) then -1 (Mem.CtlMaxPercent of memory) 1 ms into the run
+    const input = {
+      duration: "4s",
+      host: { memory: "48MiB", hypervisorReserve: "0MiB" },
+      vms: [{ name: "v2", memory: "2MiB", overhead: "0MiB", guest: { bootTime: "0s" }, workload: [{ at: "0s", active: "0MiB" }], settings: { "sched.mem.maxmemctl": "0KiB" } }],
+      events: [{ at: "1ms", vm: "v2", settings: { "sched.mem.maxmemctl": -1 } }],
+    };
+    await runChecked(input);
+  });
+
+  // KNOWN BUG (reclamation, issue 5): see KNOWN_BAD_EDGES
+  it.fails("KNOWN BUG: Vmemsim.SwapCacheMB beyond what 32-bit page counts hold is refused, not wrapped", async () => {
+    // 687865856 MB × 256 pages = 176093659136 pages: as a u32 the engine saw 0 (no cache at all)
+    const input = {
+      duration: "1s",
+      host: { memory: "48MiB", hypervisorReserve: "0MiB", settings: { "Vmemsim.SwapCacheMB": 687865856 } },
+      vms: [{ name: "v0", memory: "2MiB", workload: [{ at: "0s", active: "0MiB" }] }],
+    };
+    let refused: string | undefined;
+    try {
+      refused = (await runChecked(input)).refused;
+    } catch (err) {
+      refused = /the loader refused/.test((err as Error).message) ? (err as Error).message : undefined;
+      if (!refused) throw err;
+    }
+    expect(refused).toMatch(/SwapCacheMB|cannot hold/);
   });
 });
 
