@@ -346,7 +346,14 @@ export class Simulation {
     for (const name of "vms" in ev ? ev.vms : []) {
       if (!this.vms.some((v) => v.config.name === name)) throw new RangeError(`no VM named "${name}"`);
     }
-    this.applyEvent({ ...ev, at: this.time }, this.time);
+    try {
+      this.applyEvent({ ...ev, at: this.time }, this.time);
+    } catch (err) {
+      if (isEngineFault(err)) throw new EngineError(this.time, this.current?.config.name, err);
+      throw err;
+    } finally {
+      this.current = null;
+    }
   }
 
   private applyEvents(t: number): void {
