@@ -139,6 +139,7 @@ describe("scenarios too large for the engine are refused before running, with th
     expect(line).toMatch(/the scenario cannot be simulated: .*cannot hold/);
     expect(line).toMatch(/402653184 guest pages × 8 B = 3 GiB of the 4 GiB/);
     expect(existsSync(out)).toBe(false);
+    expect(expectRefused(await cli("validate", p), p)).toBe(line); // validate refuses what run would
   });
 
   it("a host of 16 TiB or more (machine pages are counted in 32 bits)", async () => {

@@ -123,6 +123,7 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     const { positionals } = args(rest, {}, 1);
     if (positionals.length !== 1) throw new UsageError("validate needs exactly one FILE");
     const sc = loadScenario(positionals[0]);
+    await setUp(sc, positionals[0], false); // what run refuses before its first tick, validate refuses too
     io.stdout(
       `${positionals[0]}: valid: scenario "${sc.name}", ${sc.vms.length} VMs, ${gib(sc.vms.reduce((a, v) => a + v.memory, 0))} configured on a ${gib(sc.host.memory)} host, ${formatTime(sc.duration)} simulated, seed ${sc.seed}\n`,
     );
