@@ -174,6 +174,8 @@ describe("vmemsim sweep", () => {
       [["--param", "Mem.IdleTax=[0,100]"], /point 1 \(Mem\.IdleTax=100\): .*Mem\.IdleTax/],
       [[], /at least one parameter/],
       [["--param", "seed=[1]", "--jobs", "0"], /--jobs must be/],
+      [["--param", "seed=[1]", "--duration", "1.5s"], /point 0 \(seed=1\): --duration must be a multiple of the tick/],
+      [["--param", "seed=[1]", "--duration", "soon"], /--duration must be a time/],
     ];
     for (const [args, message] of cases) {
       const r = await cli("sweep", file, ...args, "--out", dir);
@@ -187,11 +189,13 @@ describe("vmemsim sweep", () => {
     const sf = join(tmp(), "grid.yaml");
     writeFileSync(sf, `scenario: ${JSON.stringify(file)}\nparams:\n  seed: 1..2\n`);
     const dir = join(tmp(), "sf");
-    const r = await cli("sweep", sf, "--param", "vms.win.guest.os=[linux]", "--out", dir, "--quiet");
+    const r = await cli("sweep", sf, "--param", "vms.win.guest.os=[linux]", "--duration", "20s", "--out", dir, "--quiet");
     expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, "sweep.json"), "utf8")).runArgs).toEqual(["--duration", "20s"]);
     expect(csv(join(dir, "sweep.csv")).map((row) => row.slice(2, 4))).toEqual([["seed", "vms.win.guest.os"], ["1", "linux"], ["2", "linux"]]);
     const s = JSON.parse(readFileSync(join(dir, "1_seed=2_vms.win.guest.os=linux", "summary.json"), "utf8"));
     expect(s.seed).toBe(2);
+    expect(s.simulatedSeconds).toBe(20); // --duration, as `run --duration` applies it
     expect(s.scenarioNormalized.vms[2].guest.os).toBe("linux");
   });
 });

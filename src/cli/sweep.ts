@@ -14,6 +14,7 @@ import { parse as parseYaml } from "yaml";
 import { normalizeScenario, ScenarioError } from "../scenario/load.js";
 import { DEFAULT_SCENARIO_YAML } from "../scenario/default.js";
 import { formatTime } from "../outputs/table.js";
+import { parseTime } from "../scenario/units.js";
 import { SweepError, applyPoint, inShard, parseParam, parseShard, type Param, type Point } from "../sweep/grid.js";
 import { isSweepFile, makePlan, manifestOf, readSweepFile, sameSweep, type Manifest, type Plan } from "../sweep/plan.js";
 import { runPool } from "../sweep/pool.js";
@@ -78,7 +79,7 @@ function parseDoc(text: string, source: string): unknown {
 }
 
 /** The plan of the sweep: base scenario (file, sweep file's scenario, or the default) and the grid. */
-function plan(file: string | undefined, cliParams: string[], duration: string | undefined): Plan {
+function plan(file: string | undefined, cliParams: string[], runArgs: string[]): Plan {
   let base: unknown;
   let source: string;
   let params: Param[] = [];
@@ -116,23 +117,28 @@ function plan(file: string | undefined, cliParams: string[], duration: string | 
     if (err instanceof ScenarioError) throw new UsageError(`${source}: ${err.message}`);
     throw err;
   }
-  if (duration !== undefined) baseDoc.duration = duration;
   params = [...params, ...cliParams.map(parseParam)];
   if (params.length === 0) throw new UsageError("a sweep needs at least one parameter: --param PATH=[v1,v2,...] (or a sweep file's params)");
-  return makePlan(source, baseDoc, params);
+  return makePlan(source, baseDoc, params, runArgs);
 }
 
-/** The normalized scenario of a point (throws UsageError naming the point), and its hash as `run` computes it. */
-function checkPoint(p: Plan, point: Point): { doc: Doc; hash: string } {
+/**
+ * The point's document, checked as `run` checks a scenario and its --duration (throws UsageError
+ * naming the point), and the hash `run` writes into summary.json for it.
+ */
+function checkPoint(p: Plan, point: Point, duration: number | null): { doc: Doc; hash: string } {
   const doc = applyPoint(p.base, p.params, point.values);
+  const where = () => `point ${point.index} (${p.params.map((q, i) => `${q.name}=${String(point.values[i])}`).join(", ")})`;
   try {
     const scenario = normalizeScenario(doc);
+    if (duration !== null) {
+      const ticks = duration / scenario.tick;
+      if (Math.abs(ticks - Math.round(ticks)) > 1e-9) throw new UsageError(`${where()}: --duration must be a multiple of the tick (${scenario.tick}s)`);
+      scenario.duration = duration;
+    }
     return { doc, hash: createHash("sha256").update(JSON.stringify(scenario)).digest("hex") };
   } catch (err) {
-    if (err instanceof ScenarioError) {
-      const values = p.params.map((q, i) => `${q.name}=${String(point.values[i])}`).join(", ");
-      throw new UsageError(`point ${point.index} (${values}): ${err.message}`);
-    }
+    if (err instanceof ScenarioError) throw new UsageError(`${where()}: ${err.message}`);
     throw err;
   }
 }
@@ -186,13 +192,24 @@ function runPointOnWorker(task: PointTask, signal: AbortSignal): Promise<PointRe
 }
 
 async function sweep(file: string | undefined, values: Record<string, unknown>, io: Io): Promise<number> {
-  const p = plan(file, (values.param as string[] | undefined) ?? [], values.duration as string | undefined);
+  // --duration goes to every point's run, as `run --duration` (phases and events past it never come)
+  let duration: number | null = null;
+  if (values.duration !== undefined) {
+    try {
+      duration = parseTime(values.duration as string);
+    } catch {
+      duration = NaN;
+    }
+    if (!(duration > 0)) throw new UsageError(`--duration must be a time such as 90s, 30m or 2h (got "${values.duration}")`);
+  }
+  const runArgs = [...(values.duration !== undefined ? ["--duration", values.duration as string] : []), ...(values.check ? ["--check"] : [])];
+  const p = plan(file, (values.param as string[] | undefined) ?? [], runArgs);
   const shard = values.shard !== undefined ? parseShard(values.shard as string) : { i: 1, n: 1 };
   const jobs = values.jobs !== undefined ? Number(values.jobs) : availableParallelism();
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 1024) throw new UsageError(`--jobs must be an integer from 1 to 1024 (got ${JSON.stringify(values.jobs)})`);
   const mine = p.points.filter((pt) => inShard(pt, shard));
   // every point of the slice is checked before anything runs
-  const checked = new Map(mine.map((pt) => [pt.index, checkPoint(p, pt)]));
+  const checked = new Map(mine.map((pt) => [pt.index, checkPoint(p, pt, duration)]));
   const name = String(p.base.name);
   const out = (values.out as string | undefined) ?? `sweep-${name.replace(/[^A-Za-z0-9._-]+/g, "_")}`;
   const manifest = manifestOf(p);
@@ -248,7 +265,7 @@ async function sweep(file: string | undefined, values: Record<string, unknown>, 
       start: (pt, signal) => {
         const dir = join(out, pt.dir);
         rmSync(dir, { recursive: true, force: true }); // a stale or partial result of this point
-        return runPointOnWorker({ dir, doc: checked.get(pt.index)!.doc, args: values.check ? ["--check"] : [] }, signal);
+        return runPointOnWorker({ dir, doc: checked.get(pt.index)!.doc, args: p.runArgs }, signal);
       },
       onDone: (pt, r) => {
         started.delete(pt.index);

@@ -13,6 +13,8 @@ export interface Plan {
   base: Doc;
   params: Param[];
   points: Point[];
+  /** options every point's `vmemsim run` gets (--duration, --check) */
+  runArgs: string[];
 }
 
 export interface Manifest {
@@ -20,6 +22,8 @@ export interface Manifest {
   source: string;
   params: { name: string; values: Value[] }[];
   points: { index: number; dir: string; values: Value[] }[];
+  /** options of every point's run: `vmemsim run DIR/scenario.json --out DIR` + these reproduces a point */
+  runArgs: string[];
   base: Doc;
 }
 
@@ -49,13 +53,13 @@ export function readSweepFile(doc: Doc): SweepFile {
   return { scenario: scenario as SweepFile["scenario"], params: Object.entries(params).map(([name, values]) => paramOf(name, values)) };
 }
 
-export function makePlan(source: string, base: Doc, params: Param[]): Plan {
+export function makePlan(source: string, base: Doc, params: Param[], runArgs: string[] = []): Plan {
   const names = new Set<string>();
   for (const p of params) {
     if (names.has(p.name)) throw new SweepError(`parameter ${p.name} is given twice`);
     names.add(p.name);
   }
-  return { source, base, params, points: crossProduct(params) };
+  return { source, base, params, points: crossProduct(params), runArgs };
 }
 
 export function manifestOf(plan: Plan): Manifest {
@@ -64,6 +68,7 @@ export function manifestOf(plan: Plan): Manifest {
     source: plan.source,
     params: plan.params.map((p) => ({ name: p.name, values: p.values })),
     points: plan.points.map((p) => ({ index: p.index, dir: p.dir, values: p.values })),
+    runArgs: plan.runArgs,
     base: plan.base,
   };
 }
