@@ -70,6 +70,8 @@ let reclaimLat: f64 = 0;
 }
 
 const SAMPLES: u32 = 64;
+const COLD_SCAN: u64 = 256; // entries a sweep for old pages may look at per page it needs
+const COLD_SCAN_MIN: u64 = 8192;
 const ages = memory.data(SAMPLES * 4);
 
 /**
@@ -83,7 +85,7 @@ function coldAge(vm: u32, want: u32, need: u32, avail: f64, epoch: u32): u32 {
   const table = vmI(vm, P_PAGE_BASE);
   const rng = vmI(vm, P_RCL_BASE); // its xoshiro128** state is the block's first 16 bytes
   let n: u32 = 0;
-  for (let tries: u32 = SAMPLES * 32; n < SAMPLES && tries > 0; tries--) {
+  for (let tries: u32 = SAMPLES * 8; n < SAMPLES && tries > 0; tries--) {
     const m = load<u32>(table + below(rng, pages) * PAGE_ENTRY);
     if ((m & STATE_MASK) == STATE_BALLOONED || (m & M_GOUT) != 0 || ((m & GUEST_MASK) >>> GUEST_SHIFT) != want) continue;
     const age = (epoch - (m >>> EPOCH_SHIFT)) & 0xffff;
@@ -142,7 +144,8 @@ function take(vm: u32, ppn: u32, e: u32, m: u32, level: u32): bool {
 
 /**
  * One sweep of the hand of `level` taking up to `need` pages at least `minAge` ticks old (0: any).
- * At most one revolution. Returns the pages taken.
+ * At most one revolution; a sweep for old pages looks at most COLD_SCAN entries per page it needs
+ * (the hand moves on, so successive sweeps cover the table). Returns the pages taken.
  */
 function sweep(vm: u32, level: u32, need: u32, minAge: u32, epoch: u32): u32 {
   const pages = vmI(vm, P_PAGES);
@@ -152,7 +155,8 @@ function sweep(vm: u32, level: u32, need: u32, minAge: u32, epoch: u32): u32 {
   let h = vmI(vm, handP);
   if (h >= pages) h = 0;
   let got: u32 = 0;
-  for (let i: u32 = 0; i < pages && got < need; i++) {
+  const limit = minAge == 0 ? pages : <u32>min(<u64>pages, max(<u64>need * COLD_SCAN, <u64>COLD_SCAN_MIN));
+  for (let i: u32 = 0; i < limit && got < need; i++) {
     const e = table + h * PAGE_ENTRY;
     const m = load<u32>(e);
     const st = m & STATE_MASK;
@@ -181,18 +185,20 @@ function takeFree(vm: u32, need: u32): u32 {
 
 /**
  * The guest reclaims up to `need` pages for the balloon, least valuable first (the file comment's
- * order). Fault time it spends (double paging) accumulates in reclaimLat.
+ * order). `fresh`: estimate the age of its oldest pages anew (a balloon poll); else use the last
+ * estimate (a single page for an exchange). Fault time it spends (double paging) accumulates in
+ * reclaimLat.
  */
-function guestReclaim(vm: u32, need: u32, epoch: u32): u32 {
+function guestReclaim(vm: u32, need: u32, epoch: u32, fresh: bool): u32 {
   let got = takeFree(vm, need);
   if (got < need && cacheAvail(vm) >= 1) {
-    const age = coldAge(vm, GUEST_CACHE, need - got, cacheAvail(vm), epoch);
+    const age = fresh ? coldAge(vm, GUEST_CACHE, need - got, cacheAvail(vm), epoch) : vmI(vm, P_GAGE_CACHE);
     setVmI(vm, P_GAGE_CACHE, age);
     got += sweep(vm, L_CACHE, need - got, age, epoch);
     if (got < need && age > 0) got += sweep(vm, L_CACHE, need - got, 0, epoch);
   }
   if (got < need && anonAvail(vm) >= 1 && pageFileRoom(vm)) {
-    const age = coldAge(vm, GUEST_ANON, need - got, anonAvail(vm), epoch);
+    const age = fresh ? coldAge(vm, GUEST_ANON, need - got, anonAvail(vm), epoch) : vmI(vm, P_GAGE_ANON);
     setVmI(vm, P_GAGE_ANON, age);
     got += sweep(vm, L_ANON, need - got, age, epoch);
     if (got < need && age > 0 && pageFileRoom(vm)) got += sweep(vm, L_ANON, need - got, 0, epoch);
@@ -226,7 +232,7 @@ export function balloonVm(vm: u32, target: u32, freeBudget: u32, reclaimBudget: 
     let got = takeFree(vm, min(need, freeBudget));
     if (got < need && got < reclaimBudget && freeAvail(vm) < 1) {
       const want = min(need - got, reclaimBudget - got);
-      const r = guestReclaim(vm, want, epoch);
+      const r = guestReclaim(vm, want, epoch, true);
       got += r;
       if (r < want) setC(vm, C_MCTL_SHORT, <f64>(need - got));
     }
@@ -273,7 +279,7 @@ function deflate(vm: u32, n: u32): u32 {
  */
 export function guestTakeBack(vm: u32, e: u32, epoch: u32): f64 {
   reclaimLat = 0;
-  if (guestReclaim(vm, 1, epoch) == 0) {
+  if (guestReclaim(vm, 1, epoch, false) == 0) {
     addVmC(vm, C_MCTL_GIVEBACK, 1);
     addVmC(vm, C_MCTL_OUT, 1);
   }
