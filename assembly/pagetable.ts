@@ -21,6 +21,7 @@ import {
   vmI, hostI, vmC, addVmC, addHostC,
 } from "./memory";
 import { allocSmall, allocLarge, freeSmall, freeLarge } from "./machine";
+import { shareReleaseVm } from "./share"; // sharing (issue 3)
 
 export const STATE_UNBACKED: u32 = 0;
 export const STATE_PRIVATE: u32 = 1;
@@ -155,6 +156,7 @@ export function breakAllLarge(vm: u32): u32 {
  * by `release(state, ppn)` hooks of their mechanisms (none yet besides private).
  */
 export function releaseVm(vm: u32): void {
+  shareReleaseVm(vm); // sharing (issue 3): shared pages leave their frames, hints and rmap items go
   const pages = vmI(vm, P_PAGES);
   const rbase = vmI(vm, P_REGION_BASE);
   let e = vmI(vm, P_PAGE_BASE);
