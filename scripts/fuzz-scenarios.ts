@@ -4,7 +4,7 @@
 // and written as YAML; the result goes in docs/validation.md ("Random scenarios").
 //
 //   npx tsx scripts/fuzz-scenarios.ts [--runs 10000] [--seed 1] [--size medium|small] [--jobs 2]
-//                                     [--failures DIR]
+//                                     [--failures DIR] [--quiet]
 //
 // --jobs N splits the runs over N processes (seeds seed, seed+1, …); exit 1 if any scenario failed.
 import { fork } from "node:child_process";
@@ -55,7 +55,7 @@ async function work(runs: number, seed: number, size: typeof SMALL): Promise<Res
   const seen = (key: string) => (result.coverage[key] = (result.coverage[key] ?? 0) + 1);
   let counting = true; // off while fast-check shrinks a failure
   const property = fc.asyncProperty(scenarioArb(size), async (input: ScenarioInput) => {
-    if (counting) result.runs++;
+    if (counting && ++result.runs % 250 === 0) process.send?.({ progress: result.runs });
     const r: RunReport = await runChecked(input);
     if (!counting) return;
     if (r.refused) result.refused++;
@@ -100,6 +100,7 @@ async function main(): Promise<number> {
       jobs: { type: "string", default: String(Math.min(2, availableParallelism())) },
       failures: { type: "string", default: "fuzz-failures" },
       worker: { type: "boolean", default: false },
+      quiet: { type: "boolean", default: false },
     },
   });
   const runs = Number(values.runs);
@@ -113,17 +114,25 @@ async function main(): Promise<number> {
   const jobs = Math.max(1, Number(values.jobs));
   const t0 = performance.now();
   const self = fileURLToPath(import.meta.url);
+  const done: number[] = Array.from({ length: jobs }, () => 0);
   const parts = await Promise.all(
     Array.from({ length: jobs }, (_, j) => {
       const n = Math.floor(runs / jobs) + (j < runs % jobs ? 1 : 0);
       return new Promise<Result>((resolve, reject) => {
         const child = fork(self, ["--worker", "--runs", String(n), "--seed", String(seed + j), "--size", String(values.size)], { execArgv: process.execArgv });
         let got: Result | undefined;
-        child.on("message", (m) => (got = m as Result));
+        child.on("message", (m) => {
+          const msg = m as Result | { progress: number };
+          if ("progress" in msg) {
+            done[j] = msg.progress;
+            if (!values.quiet) process.stderr.write(`\r${done.reduce((a, b) => a + b, 0)} / ${runs} scenarios, ${((performance.now() - t0) / 1000).toFixed(0)} s `);
+          } else got = msg;
+        });
         child.on("exit", (code) => (got ? resolve(got) : reject(new Error(`worker ${j} exited with ${code} without a result`))));
       });
     }),
   );
+  if (!values.quiet) process.stderr.write("\n");
   const total: Result = { runs: 0, seconds: (performance.now() - t0) / 1000, ticks: 0, samples: 0, identities: 0, refused: 0, coverage: {}, failures: [] };
   for (const p of parts) {
     total.runs += p.runs;

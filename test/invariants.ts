@@ -62,6 +62,7 @@ export class CounterChecker {
   private lastVm: number[][] = [];
   private lastHost: number[] = [];
   private lastRow: { FIRST: number; STALLS: number }[] = [];
+  private lastTime = -Infinity;
   private minReservation: number[];
   private maxZipPct: number;
   readonly checked = { samples: 0, identities: 0 };
@@ -92,6 +93,8 @@ export class CounterChecker {
       return v as number;
     };
     this.maxZipPct = Math.max(this.maxZipPct, sim.scenario.host.settings["Mem.MemZipMaxPct"] ?? 0);
+    ok(t > this.lastTime && t === sim.time, () => `sample at t=${t} after one at t=${this.lastTime} (simulation at ${sim.time})`);
+    this.lastTime = t;
 
     // ---- per VM ------------------------------------------------------------------------------
     ok(s.vms.length === sim.vms.length, () => `${s.vms.length} VM rows for ${sim.vms.length} VMs`);
@@ -141,6 +144,9 @@ export class CounterChecker {
       ok(c[k.C_LARGE_REGIONS] * 512 <= c[k.C_PRIVATE], () => `${at}: ${c[k.C_LARGE_REGIONS]} large pages but only ${c[k.C_PRIVATE]} private pages`);
       if (has("C_ZIP_KB", "C_ZIP_CACHE")) {
         ok(c[k.C_ZIP_CACHE] === Math.ceil(c[k.C_ZIP_KB] / 4), () => `${at}: compression cache holds ${c[k.C_ZIP_CACHE]} pages for ${c[k.C_ZIP_KB]} KB in use (ceil(KB / 4) expected)`);
+      }
+      if (has("C_ZIP_KB", "P_ZIP_CAP_KB") && vm.powered) {
+        ok(c[k.C_ZIP_KB] <= e.vmParam(i, k.P_ZIP_CAP_KB), () => `${at}: compression cache uses ${c[k.C_ZIP_KB]} KB, over its cap of ${e.vmParam(i, k.P_ZIP_CAP_KB)} KB (Mem.MemZipMaxPct of configured, Mem.MemZipMaxAllocPct of allocated memory)`);
       }
       if (has("C_SHARED_ZERO")) ok(c[k.C_SHARED_ZERO] <= c[k.C_SHARED], () => `${at}: ${c[k.C_SHARED_ZERO]} zero pages shared of ${c[k.C_SHARED]}`);
       if (has("C_SHARED_X")) ok(c[k.C_SHARED_X] <= c[k.C_SHARED], () => `${at}: ${c[k.C_SHARED_X]} cross-VM shared of ${c[k.C_SHARED]}`);
