@@ -8,10 +8,13 @@ import {
 import { seedState } from "./rng";
 import { initMachine, takeOverhead, returnOverhead, checkMachine } from "./machine";
 import { initPagetable, releaseVm, checkVm as checkVmTable, breakAllLarge } from "./pagetable";
+import { reclaimInit, releaseReclaim, checkReclaim, checkReclaimHost } from "./swap"; // reclamation (issue 5)
 
 export * from "./memory";
 export { setPattern, touchVm, zeroSweep, PATTERN_UNIFORM, PATTERN_ZIPF, PATTERN_HOTCOLD } from "./workload";
 export { KEY_UNIQUE } from "./content";
+export { balloonVm } from "./balloon"; // reclamation (issue 5)
+export { swapVm, configureReclaim, setSwapCache } from "./swap"; // reclamation (issue 5)
 export { sampleInit, samplePeriod, sampleStop } from "./sample"; // scheduler (issue 4)
 // sharing (issue 3): ESXi TPS and Linux KSM
 export {
@@ -51,6 +54,7 @@ export function addVm(vm: u32, pages: u32, seed: u32): u32 {
   seedState(vmBase(vm) + (<u32>P_RNG << 2), seed, vm);
   setHostI(HP_NVMS, vm + 1);
   initPagetable(vm);
+  if (!reclaimInit(vm, seed)) return 0; // reclamation (issue 5)
   return vmBase(vm);
 }
 
@@ -67,6 +71,7 @@ export function powerOn(vm: u32, overheadPages: u32): bool {
 /** Power a VM off: all its memory and overhead return to the host. */
 export function powerOff(vm: u32): void {
   if (vmI(vm, P_POWERED) == 0) return;
+  releaseReclaim(vm); // reclamation (issue 5): compression cache, SSD slots, balloon gauges
   releaseVm(vm);
   returnOverhead(vmI(vm, P_OVERHEAD));
   setVmI(vm, P_OVERHEAD, 0);
@@ -81,11 +86,13 @@ export function breakLargePages(vm: u32): u32 {
 /** Conservation checks (--check): 0 when they hold, else a code (docs/architecture.md). */
 export function checkVm(vm: u32): i32 {
   const c = checkVmTable(vm);
-  return c != 0 ? c : shareCheckVm(vm); // sharing (issue 3): codes 30-33
+  const r = c != 0 ? c : checkReclaim(vm); // reclamation (issue 5): codes 20-26
+  return r != 0 ? r : shareCheckVm(vm); // sharing (issue 3): codes 30-33
 }
 export function checkHost(): i32 {
   const c = checkMachine();
-  return c != 0 ? c : shareCheckHost(); // sharing (issue 3): codes 30-31
+  const r = c != 0 ? c : checkReclaimHost(); // reclamation (issue 5): codes 20-21
+  return r != 0 ? r : shareCheckHost(); // sharing (issue 3): codes 30-31
 }
 
 export function memoryBytes(): u32 {

@@ -51,6 +51,10 @@ export const H_COMMON_X: i32 = 9; // machine pages backing those frames
 export const H_SHARE_ENTRIES: i32 = 10; // TPS hash-table entries (frames + hints)
 export const H_SHARE_TABLE_BYTES: i32 = 11; // linear memory reserved for sharing tables (incl. outgrown ones)
 export const H_SHARE_DROPPED: i32 = 12; // hints or tree entries not made for want of table memory (cumulative)
+// reclamation (issue 5): host counters (balloon.ts, compress.ts, swap.ts)
+export const H_ZIP_CACHE: i32 = 24; // machine pages held by the VMs' compression caches
+export const H_SSD_USED: i32 = 25; // swapped pages held in the SSD host cache
+export const H_SSD_SLOTS: i32 = 26; // capacity of the SSD host cache, pages
 export const H_COUNTERS: i32 = 32;
 
 // ---- VM record: i32 params (index * 4) ----
@@ -90,6 +94,23 @@ export const P_SAMPLE_N: i32 = 38; // pages marked M_SAMPLED in the current peri
 export const P_TOUCH_SPAN: i32 = 39; // guest touches since the last period went below this PPN
 export const P_BLOCKED: i32 = 40; // 1: the host blocks this VM's new allocations (low state)
 export const P_SAMPLE_RNG: i32 = 41; // 4 words (41-44): the sampler's own xoshiro128** state
+// reclamation (issue 5): ballooning, compression, host swap (balloon.ts, compress.ts, swap.ts)
+export const P_RCL_BASE: i32 = 48; // address of the VM's reclamation block (its own xoshiro128** state, ...)
+export const P_MCTL_ON: i32 = 49; // 1: the balloon driver runs (installed, guest booted, not disabled)
+export const P_GPF_PAGES: i32 = 50; // guest page file capacity, pages
+export const P_SWAP_PAGES: i32 = 51; // host swap file capacity (configured - reservation), pages
+export const P_ZIP_CAP_KB: i32 = 52; // compression cache cap now, KB (0: compression off)
+export const P_ZIP_MAX_KB: i32 = 53; // largest cap the settings allow (Mem.MemZipMaxPct), KB: sizes the ring
+export const P_ZIP_T1: i32 = 54; // compressibility: hash < T1 fits a 1 KB slot
+export const P_ZIP_T2: i32 = 55; // hash < T2 fits a 2 KB slot; else incompressible
+export const P_GHAND_FREE: i32 = 56; // guest reclaim clock hands: free pages (and deflation)
+export const P_GHAND_CACHE: i32 = 57; // ... page cache
+export const P_GHAND_ANON: i32 = 58; // ... anonymous pages
+export const P_GAGE_CACHE: i32 = 59; // age (ticks) from which page cache counted cold at the last reclaim
+export const P_GAGE_ANON: i32 = 60; // same for anonymous pages
+export const P_ZIP_RING: i32 = 61; // address of the compression cache ring (0: none yet)
+export const P_ZIP_SLOTS: i32 = 62; // entries in the ring
+export const P_ZIP_HEAD: i32 = 63; // next ring entry to write
 export const P_PARAMS: i32 = 64;
 
 // ---- VM record: f64 counters ----
@@ -138,6 +159,37 @@ export const C_TRUE_ACTIVE: i32 = 51; // distinct pages touched in the last comp
 export const C_SAMPLE_PERIODS: i32 = 52; // sampling periods completed (cumulative)
 export const C_SAMPLE_SCANNED: i32 = 53; // page entries scanned for the true count (cumulative)
 export const C_BLOCKED: i32 = 54; // touches refused because the host blocked the VM (cumulative)
+// reclamation (issue 5): fault costs, balloon and guest page file, compression, host swap
+export const C_DEMAND: i32 = 64; // touches the workload asked for (cumulative; C_TOUCHES = those it had time for)
+export const C_STALL_US: i32 = 65; // time the guest waited on faults of any kind, us (cumulative)
+export const C_LAT_SWAP_US: i32 = 66; // ... on host swap-ins (HDD or SSD cache)
+export const C_LAT_ZIP_US: i32 = 67; // ... on decompressions
+export const C_LAT_GUEST_US: i32 = 68; // ... on its own page file and re-reads of dropped page cache
+export const C_LAT_COW_US: i32 = 69; // ... on copy-on-write breaks
+export const C_LAT_ALLOC_US: i32 = 70; // ... for a machine page (none free, or blocked)
+export const C_DEBT_US: i32 = 71; // fault time that spills into the next tick (gauge)
+export const C_MCTL_FREE: i32 = 72; // ballooned pages the guest gave up as free (gauge)
+export const C_GOUT_CACHE: i32 = 73; // page-cache pages the guest dropped, not re-read yet (gauge)
+export const C_GOUT_ANON: i32 = 74; // pages in the guest page file (gauge)
+export const C_GSWAP_OUT: i32 = 75; // guest page-file writes, pages (cumulative)
+export const C_GSWAP_IN: i32 = 76; // guest page-file reads, pages (cumulative)
+export const C_GCACHE_MISS: i32 = 77; // re-reads of dropped page cache (cumulative)
+export const C_MCTL_IN: i32 = 78; // pages inflated (cumulative)
+export const C_MCTL_OUT: i32 = 79; // pages deflated, or given back to a guest with nothing left (cumulative)
+export const C_MCTL_SHORT: i32 = 80; // pages the guest could not give at the last inflation (gauge)
+export const C_SWAP_OUT: i32 = 81; // pages written to host swap (cumulative; SWW)
+export const C_SWAP_IN: i32 = 82; // pages read from host swap (cumulative; SWR)
+export const C_SSD_OUT: i32 = 83; // of those written, into the SSD host cache (LLSWW)
+export const C_SSD_IN: i32 = 84; // of those read, from the SSD host cache (LLSWR)
+export const C_SSD_PAGES: i32 = 85; // swapped pages in the SSD host cache now (gauge)
+export const C_ZIP_OUT: i32 = 86; // pages compressed (cumulative)
+export const C_ZIP_IN: i32 = 87; // pages decompressed (cumulative)
+export const C_ZIP_KB: i32 = 88; // compression cache in use, KB (gauge; CACHEUSD)
+export const C_ZIP_CACHE: i32 = 89; // machine pages the compression cache holds (gauge; CACHESZ)
+export const C_DOUBLE_PAGING: i32 = 90; // host-swapped pages the guest chose for its page file (cumulative)
+export const C_ZIP_EVICT: i32 = 92; // compressed pages evicted to swap, oldest first (cumulative)
+export const C_MCTL_GIVEBACK: i32 = 93; // balloon pages given back because the guest had nothing else (cumulative)
+export const C_SWAP_FULL: i32 = 94; // victims that could not go anywhere (swap file full) (cumulative)
 export const C_COUNTERS: i32 = 96;
 
 export function hostBase(): u32 {

@@ -14,7 +14,6 @@ import {
   C_FAULT_COMPRESSED, C_FAULT_SWAPPED, C_ZEROED, C_SAMPLE_HITS, vmBase, vmI, setVmI, addVmC,
   P_TOUCH_SPAN, P_BLOCKED, C_BLOCKED, // scheduler (issue 4)
 } from "./memory";
-import { next, below } from "./rng";
 import {
   entryAt, backPage, setGuestClass, STATE_MASK, STATE_UNBACKED, STATE_PRIVATE, STATE_BALLOONED, STATE_COMPRESSED,
   STATE_SWAPPED, M_ACCESSED, M_DIRTY, M_SAMPLED, GUEST_MASK, GUEST_SHIFT, GUEST_FREE, GUEST_CACHE,
@@ -23,6 +22,10 @@ import {
 import { contentOf, keyOf } from "./content";
 import { shareCow } from "./share"; // sharing (issue 3)
 import { STATE_SHARED } from "./pagetable"; // sharing (issue 3)
+// reclamation (issue 5): fault service and the time a tick's touches take
+import { C_DEMAND, C_STALL_US, C_LAT_ALLOC_US, C_DEBT_US, C_LAT_COW_US, vmC } from "./memory";
+import { tickUs, latAlloc, hostFault, M_GOUT } from "./swap";
+import { guestTakeBack, guestPageIn } from "./balloon";
 
 export const PATTERN_UNIFORM: u32 = 0;
 export const PATTERN_ZIPF: u32 = 1;
@@ -56,19 +59,43 @@ export function setPattern(vm: u32): void {
 }
 
 // @ts-ignore: decorator
-@inline function drawRank(rng: u32, pattern: u32, active: u32, qtable: u32, hot: u32, hotT: u32): u32 {
-  if (pattern == PATTERN_ZIPF) {
-    const u = next(rng);
-    const q = qtable + ((u >>> QFRAC) << 2);
-    const lo = load<u32>(q), hi = load<u32>(q, 4);
-    const r = lo + <u32>((<u64>(hi - lo) * <u64>(u & ((1 << QFRAC) - 1))) >>> QFRAC);
-    return min(r, active - 1);
+@inline function rotl(x: u32, k: u32): u32 {
+  return (x << k) | (x >>> (32 - k));
+}
+
+/**
+ * Draw `n` touches into `batch`: per touch a rank of the working set (= PPN) by the access pattern,
+ * then whether it writes. Draws per touch, from the VM's xoshiro128** stream (rng.ts): uniform and
+ * zipf one for the rank (zipf interpolates in the quantile table), hot/cold one for the set and one
+ * for the page in it; then one for read/write. The generator's state stays in locals for the batch
+ * (through memory, each draw cost more than the draw: issue 6); the stream is rng.ts next() exactly.
+ */
+function drawBatch(rng: u32, n: u32, pattern: u32, active: u32, qtable: u32, hot: u32, hotT: u32, writeT: u32): void {
+  let s0 = load<u32>(rng), s1 = load<u32>(rng, 4), s2 = load<u32>(rng, 8), s3 = load<u32>(rng, 12);
+  for (let j: u32 = 0; j < n; j++) {
+    let u = rotl(s1 * 5, 7) * 9;
+    let t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+    let ppn: u32;
+    if (pattern == PATTERN_ZIPF) {
+      const q = qtable + ((u >>> QFRAC) << 2);
+      const lo = load<u32>(q), hi = load<u32>(q, 4);
+      ppn = min(lo + <u32>((<u64>(hi - lo) * <u64>(u & ((1 << QFRAC) - 1))) >>> QFRAC), active - 1);
+    } else if (pattern == PATTERN_HOTCOLD) {
+      const inHot = u < hotT;
+      u = rotl(s1 * 5, 7) * 9;
+      t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+      ppn = inHot ? <u32>((<u64>u * <u64>hot) >>> 32) : hot + <u32>((<u64>u * <u64>(active - hot)) >>> 32);
+    } else {
+      ppn = <u32>((<u64>u * <u64>active) >>> 32);
+    }
+    u = rotl(s1 * 5, 7) * 9;
+    t = s1 << 9; s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotl(s3, 11);
+    store<u32>(batch + (j << 2), ppn | (u < writeT ? WRITE_BIT : 0));
   }
-  if (pattern == PATTERN_HOTCOLD) {
-    if (next(rng) < hotT) return below(rng, hot);
-    return hot + below(rng, active - hot);
-  }
-  return below(rng, active);
+  store<u32>(rng, s0);
+  store<u32>(rng, s1, 4);
+  store<u32>(rng, s2, 8);
+  store<u32>(rng, s3, 12);
 }
 
 /**
@@ -91,21 +118,27 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
   const stamp = epoch << EPOCH_SHIFT;
   let reads: u32 = 0, writes: u32 = 0, stalls: u32 = 0, sampled: u32 = 0;
   let fBalloon: u32 = 0, fZip: u32 = 0, fSwap: u32 = 0;
-  for (let done: u32 = 0; done < count; ) {
+  // reclamation (issue 5): a tick holds `count` touches of t0 each; fault latencies take their share
+  // of it, so a VM that waits does fewer touches (C_TOUCHES) than it asked for (C_DEMAND)
+  const t0 = tickUs > 0 ? tickUs / <f64>count : 0;
+  const budget = tickUs > 0 ? tickUs - vmC(vm, C_DEBT_US) : Infinity;
+  let elapsed: f64 = 0, waited: f64 = 0, allocWait: f64 = 0, cowWait: f64 = 0;
+  let ran: u32 = 0;
+  for (let done: u32 = 0; done < count && elapsed < budget; ) {
     const n = min(BATCH, count - done);
     done += n;
     // pass 1: draw the batch's pages, then start loading their entries in a loop of loads alone, so
     // the cache and TLB misses of independent pages overlap instead of queueing one behind the
     // other (interleaved with the draws, few loads fit in the CPU's window: 2x slower, issue 6)
     let warm: u32 = 0;
-    for (let j: u32 = 0; j < n; j++) {
-      const ppn = drawRank(rng, pattern, active, qtable, hot, hotT);
-      store<u32>(batch + (j << 2), ppn | (next(rng) < writeT ? WRITE_BIT : 0));
-    }
+    drawBatch(rng, n, pattern, active, qtable, hot, hotT, writeT);
     for (let j: u32 = 0; j < n; j++) warm ^= load<u32>(table + (load<u32>(batch + (j << 2)) & ~WRITE_BIT) * PAGE_ENTRY);
     sink ^= warm;
     // pass 2: apply the touches in order
     for (let j: u32 = 0; j < n; j++) {
+      if (elapsed >= budget) break;
+      ran++;
+      elapsed += t0;
       const x = load<u32>(batch + (j << 2));
       const ppn = x & ~WRITE_BIT;
       const write = (x & WRITE_BIT) != 0;
@@ -116,21 +149,60 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
         if (blocked || !backPage(vm, ppn)) {
           if (blocked) nBlocked++;
           stalls++;
+          elapsed += latAlloc;
+          allocWait += latAlloc;
           continue;
         }
         m = load<u32>(e);
+        if (m & M_GOUT) {
+          // reclamation (issue 5): content the guest gave up comes back from its page file or disk
+          const l = guestPageIn(vm, e, m);
+          elapsed += l;
+          waited += l;
+          m = load<u32>(e);
+        }
       } else if (st == STATE_SHARED && write) {
         // sharing (issue 3): a write to a shared page breaks copy-on-write: a private copy (share.ts)
         if (blocked || !shareCow(vm, ppn, e)) {
           stalls++;
+          elapsed += latAlloc;
+          allocWait += latAlloc;
           continue;
         }
         m = load<u32>(e);
       } else if (st >= STATE_BALLOONED) {
-        if (st == STATE_BALLOONED) fBalloon++;
-        else if (st == STATE_COMPRESSED) fZip++;
-        else if (st == STATE_SWAPPED) fSwap++;
-        continue;
+        // reclamation (issue 5): a ballooned page faults inside the guest; a compressed or swapped
+        // one is decompressed or read in by the host (balloon.ts, swap.ts)
+        let l: f64 = 0;
+        if (st == STATE_BALLOONED) {
+          // the guest takes the page back from the balloon (another page goes in exchange), the
+          // host backs it, and content the guest had given up is read back
+          fBalloon++;
+          l = guestTakeBack(vm, e, epoch);
+          elapsed += l;
+          waited += l;
+          if (blocked || !backPage(vm, ppn)) l = -1;
+          else if (load<u32>(e) & M_GOUT) {
+            const r = guestPageIn(vm, e, load<u32>(e));
+            elapsed += r;
+            waited += r;
+          }
+        } else {
+          if (st == STATE_COMPRESSED) fZip++;
+          else if (st == STATE_SWAPPED) fSwap++;
+          l = hostFault(vm, e, m);
+          if (l >= 0) {
+            elapsed += l;
+            waited += l;
+          }
+        }
+        if (l < 0) {
+          stalls++;
+          elapsed += latAlloc;
+          allocWait += latAlloc;
+          continue;
+        }
+        m = load<u32>(e);
       }
       if (m & M_SAMPLED) {
         sampled++;
@@ -148,7 +220,14 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
       store<u32>(e, m);
     }
   }
-  addVmC(vm, C_TOUCHES, <f64>count);
+  // reclamation (issue 5): fault time past the end of the tick is paid next tick
+  const debt = tickUs > 0 ? max(0.0, elapsed - budget) : 0.0;
+  addVmC(vm, C_DEBT_US, debt - vmC(vm, C_DEBT_US));
+  addVmC(vm, C_DEMAND, <f64>count);
+  addVmC(vm, C_STALL_US, waited + allocWait + cowWait);
+  addVmC(vm, C_LAT_ALLOC_US, allocWait);
+  addVmC(vm, C_LAT_COW_US, cowWait);
+  addVmC(vm, C_TOUCHES, <f64>ran);
   addVmC(vm, C_READS, <f64>reads);
   addVmC(vm, C_WRITES, <f64>writes);
   addVmC(vm, C_ALLOC_STALLS, <f64>stalls);
@@ -157,7 +236,7 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
   addVmC(vm, C_FAULT_SWAPPED, <f64>fSwap);
   addVmC(vm, C_SAMPLE_HITS, <f64>sampled);
   addVmC(vm, C_BLOCKED, <f64>nBlocked);
-  return stalls + fBalloon + fZip + fSwap;
+  return count - reads - writes;
 }
 
 /**

@@ -21,6 +21,8 @@ export const VM_COLUMNS = [
   "%ACTVN", "MCTL?", "MCTLSZ", "MCTLTGT", "MCTLMAX", "SWCUR", "SWTGT", "SWR/s", "SWW/s", "LLSWR/s",
   "LLSWW/s", "CACHESZ", "CACHEUSD", "ZIP", "ZIP/s", "UNZIP/s", "SHRD", "ZERO", "SHRDSVD", "COWH", "OVHD",
   "AMIN", "AMAX", "ASHRS", "LAT%", "TOUCH/s", "FIRST", "STALLS", "LPAGES",
+  // reclamation (issue 5): the performance model and the guest's side of ballooning
+  "THRU%", "STALL%", "MCTLSHORT", "GSWAP", "GSWR/s", "GSWW/s", "DBLPG",
 ] as const;
 export type VmRow = Record<(typeof VM_COLUMNS)[number], number | string>;
 
@@ -46,6 +48,15 @@ export function hostRow(sim: Simulation): HostRow {
   const minfree = minFree(sim.scenario.host.memory, sim.scenario.host.settings["Mem.MemMinFreePct"]) / 4096;
   let mctltgt = 0, swtgt = 0; // scheduler (issue 4): targets of the VMs on, summed
   for (const v of sim.vms) if (v.powered) { mctltgt += v.targets.mctltgt; swtgt += v.targets.swtgt; }
+  // reclamation (issue 5): swapped, compressed and ballooned memory of all VMs; running drivers' limits
+  let swapped = 0, zipped = 0, zipCache = 0, ballooned = 0, mctlmax = 0;
+  for (const v of sim.vms) {
+    swapped += e.vmCounter(v.index, k.C_SWAPPED);
+    zipped += e.vmCounter(v.index, k.C_COMPRESSED);
+    zipCache += e.vmCounter(v.index, k.C_ZIP_CACHE);
+    ballooned += e.vmCounter(v.index, k.C_BALLOONED);
+    if (v.powered && sim.reclaim.vms[v.index].running) mctlmax += sim.reclaim.balloonLimit(v);
+  }
   return {
     time: sim.time,
     "PMEM.total": mb(total),
@@ -57,13 +68,13 @@ export function hostRow(sim: Simulation): HostRow {
     "PSHARE.shared": mb(pshare.shared),
     "PSHARE.common": mb(pshare.common),
     "PSHARE.saving": mb(pshare.saving),
-    "SWAP.curr": 0,
+    "SWAP.curr": mb(swapped),
     "SWAP.rclmtgt": mb(swtgt),
-    "ZIP.zipped": 0,
-    "ZIP.saved": 0,
-    "MEMCTL.curr": 0,
+    "ZIP.zipped": mb(zipped),
+    "ZIP.saved": mb(zipped - zipCache),
+    "MEMCTL.curr": mb(ballooned),
     "MEMCTL.target": mb(mctltgt),
-    "MEMCTL.max": 0,
+    "MEMCTL.max": mb(mctlmax),
     "VMS.on": sim.vms.filter((v) => v.powered).length,
     ...(Object.fromEntries(KSM_COUNTER_NAMES.map((n) => [`KSM.${n}`, ksm ? ksm[n] : 0])) as Record<`KSM.${(typeof KSM_COUNTER_NAMES)[number]}`, number>),
   };
@@ -81,13 +92,16 @@ export function vmRow(sim: Simulation, vm: VmState): VmRow {
   const pol = sim.scheduler.vms[vm.index];
   const ovhd = e.vmParam(vm.index, k.P_OVERHEAD);
   const pct = (f: number) => Math.round(f * 10000) / 100;
+  // reclamation (issue 5): interval figures of the performance model (src/policy/latency.ts)
+  const rcl = sim.reclaim.vms[vm.index];
+  const w = sim.reclaim.meter.window(vm.index, sim.time);
   return {
     time: sim.time,
     vm: vm.config.name,
     on: vm.powered ? 1 : 0,
     MEMSZ: mb(pages),
     GRANT: mb(grant),
-    CNSM: mb(grant - sh.saved), // sharing (issue 3): − SHRDSVD
+    CNSM: mb(grant - sh.saved + c[k.C_ZIP_CACHE]), // reclamation (issue 5): + the compression cache; sharing (issue 3): − SHRDSVD
     SZTGT: vm.powered ? mb(vm.targets.sztgt + ovhd) : 0,
     ENTL: vm.powered ? mb(pol.entitlement + ovhd) : 0,
     TCHD: mb(act.estimate * pages),
@@ -96,21 +110,21 @@ export function vmRow(sim: Simulation, vm: VmState): VmRow {
     "%ACTVS": pct(act.slow),
     "%ACTVF": pct(act.fast),
     "%ACTVN": pct(act.next),
-    "MCTL?": vm.powered && vm.config.guest.balloonDriver ? 1 : 0,
+    "MCTL?": vm.powered && rcl.running ? 1 : 0,
     MCTLSZ: mb(c[k.C_BALLOONED]),
     MCTLTGT: vm.powered ? mb(vm.targets.mctltgt) : 0,
     MCTLMAX: mb(vm.targets.mctlmax),
     SWCUR: mb(c[k.C_SWAPPED]),
     SWTGT: vm.powered ? mb(vm.targets.swtgt) : 0,
-    "SWR/s": 0,
-    "SWW/s": 0,
-    "LLSWR/s": 0,
-    "LLSWW/s": 0,
-    CACHESZ: 0,
-    CACHEUSD: 0,
+    "SWR/s": w.swapIn,
+    "SWW/s": w.swapOut,
+    "LLSWR/s": w.ssdIn,
+    "LLSWW/s": w.ssdOut,
+    CACHESZ: mb(c[k.C_ZIP_CACHE]),
+    CACHEUSD: Math.round((c[k.C_ZIP_KB] / 1024) * 100) / 100,
     ZIP: mb(c[k.C_COMPRESSED]),
-    "ZIP/s": 0,
-    "UNZIP/s": 0,
+    "ZIP/s": w.zipOut,
+    "UNZIP/s": w.zipIn,
     SHRD: mb(c[k.C_SHARED]),
     ZERO: mb(sh.zero),
     SHRDSVD: mb(sh.saved),
@@ -119,10 +133,17 @@ export function vmRow(sim: Simulation, vm: VmState): VmRow {
     AMIN: mb(vm.reservation / 4096),
     AMAX: vm.limit === null ? -1 : mb(vm.limit / 4096),
     ASHRS: sharesOf(vm),
-    "LAT%": 0,
+    "LAT%": w.lat,
     "TOUCH/s": vm.powered ? vm.phase.touchRate : 0,
     FIRST: c[k.C_FIRST_TOUCH],
     STALLS: c[k.C_ALLOC_STALLS],
     LPAGES: c[k.C_LARGE_REGIONS],
+    "THRU%": w.thru,
+    "STALL%": w.stall,
+    MCTLSHORT: vm.powered ? mb(rcl.shortfall) : 0,
+    GSWAP: mb(c[k.C_GOUT_ANON]),
+    "GSWR/s": w.guestIn,
+    "GSWW/s": w.guestOut,
+    DBLPG: c[k.C_DOUBLE_PAGING],
   };
 }

@@ -6,8 +6,9 @@ import type { Scenario, ScenarioEvent, VmConfig, WorkloadPhase } from "../scenar
 import { hostRow, vmRow, type HostRow, type VmRow } from "./counters.js";
 import type { MemState } from "../policy/states.js";
 import { Scheduler } from "../policy/scheduler.js";
-import { admit } from "../policy/admission.js";
+import { Reclaim } from "../policy/reclaim.js"; // reclamation (issue 5)
 import { Sharing } from "../policy/share.js"; // sharing (issue 3)
+import { admit } from "../policy/admission.js";
 
 export const PAGE = 4096;
 const U32 = 2 ** 32;
@@ -103,6 +104,14 @@ const CHECK_CODES: Record<number, string> = {
   5: "page counts by state differ from the page table",
   6: "guest page counts differ from the page table",
   7: "large-region count differs from the region table",
+  // reclamation (issue 5): assembly/swap.ts checkReclaim, assembly/compress.ts zipCheck
+  20: "a ballooned page still holds guest content",
+  21: "a page whose content the guest gave up is resident",
+  22: "a free guest page is marked as given up",
+  23: "balloon, guest page-file, SSD-cache or compression-cache counts differ from the page table",
+  24: "a compression-cache or SSD-cache slot does not point back at its page",
+  25: "a reclamation bit is set on a page in the wrong state",
+  26: "a guest page file or host swap file holds more than its size",
   // sharing (issue 3): assembly/share.ts shareCheckVm, assembly/ksm.ts ksmCheckVm
   30: "shared zero pages differ from the ZERO counter",
   31: "hinted pages (TPS) or KSM rmap items differ from their counter",
@@ -119,6 +128,8 @@ export class Simulation {
   state: MemState = "high";
   /** the memory scheduler: states, sampling, targets, blocking (src/policy/scheduler.ts) */
   readonly scheduler: Scheduler;
+  /** reclamation (issue 5): balloon, compression, host swap carry out the targets (src/policy/reclaim.ts) */
+  readonly reclaim: Reclaim;
   /** sharing (issue 3): ESXi TPS or Linux KSM (src/policy/share.ts) */
   readonly sharing: Sharing;
   /** simulated seconds since the start */
@@ -180,6 +191,7 @@ export class Simulation {
     });
     this.scheduler = new Scheduler(this);
     this.sharing = new Sharing(this); // sharing (issue 3)
+    this.reclaim = new Reclaim(this);
   }
 
   /** Advance by `seconds` of simulated time (rounded up to whole ticks). */
@@ -241,6 +253,8 @@ export class Simulation {
     this.current = null;
     this.scheduler.tick(roundTime(t + tick));
     this.sharing.tick(tick); // sharing (issue 3): TPS scan / ksmd, after the scheduler
+    // reclamation (issue 5): keep last, after the scheduler and the sharing scanner
+    this.reclaim.tick(epoch);
     this.time = roundTime(t + tick);
     this.ticks++;
     if (this.check) this.verify();
@@ -342,7 +356,14 @@ export class Simulation {
     for (const name of "vms" in ev ? ev.vms : []) {
       if (!this.vms.some((v) => v.config.name === name)) throw new RangeError(`no VM named "${name}"`);
     }
-    this.applyEvent({ ...ev, at: this.time }, this.time);
+    try {
+      this.applyEvent({ ...ev, at: this.time }, this.time);
+    } catch (err) {
+      if (isEngineFault(err)) throw new EngineError(this.time, this.current?.config.name, err);
+      throw err;
+    } finally {
+      this.current = null;
+    }
   }
 
   private applyEvents(t: number): void {
@@ -406,9 +427,11 @@ export class Simulation {
     }
     const host = raw.checkHost();
     if (host !== 0) {
+      // reclamation (issue 5): codes 20-21
       // sharing (issue 3): codes 30-31
       if (host === 30 || host === 31) throw new InvariantError(host === 30 ? "TPS frames or refcounts differ from the shared pages" : "KSM trees or counters differ from the pages", this.time);
-      throw new InvariantError("machine memory: total ≠ vmk + overhead + private + common + free", this.time);
+      const msg = host === 20 ? "compression caches: host count ≠ the VMs' caches" : host === 21 ? "SSD swap cache: host count ≠ the VMs' cached pages" : "machine memory: total ≠ vmk + overhead + private + common + compression caches + free";
+      throw new InvariantError(msg, this.time);
     }
   }
 }
