@@ -4,8 +4,8 @@
 // tables, region tables and zipf tables at the end and twice on the way.
 //
 // The scenarios stay inside what the reference models (test/reference/README.md): TPS off, no
-// balloon driver, no host swapping (Vmemsim.SwapOutRate 0). Memory may still run out: touches
-// then stall and the scheduler blocks VMs, which the reference models.
+// balloon driver, compression off, no SSD cache. Memory runs out in many of them: touches stall,
+// the scheduler blocks VMs, the host swaps random victims and touches read them back in.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
@@ -22,15 +22,17 @@ const RUNS = Number(process.env.VMEMSIM_DIFF_RUNS ?? 24);
 const WASM = process.env.VMEMSIM_DIFF_WASM ? readFileSync(process.env.VMEMSIM_DIFF_WASM) : undefined;
 
 /** What the runs went through, so the test can tell it exercised the paths it claims to. */
-const seen = { stalls: 0, blocked: 0, debt: 0, largeBacked: 0, largeBroken: 0, zeroed: 0, sampleHits: 0, writes: 0, powerOffs: 0, zipf: 0 };
+const seen = { stalls: 0, blocked: 0, debt: 0, largeBacked: 0, largeBroken: 0, zeroed: 0, sampleHits: 0, writes: 0, powerOffs: 0, zipf: 0, swapOut: 0, swapIn: 0 };
 
-async function compare(sc: Scenario): Promise<void> {
+async function compare(sc: Scenario, beforeTick?: (sim: Simulation, t: number) => void): Promise<Simulation> {
   const wasm = await createSimulation(sc, { wasm: WASM });
   const ref = await createReferenceSimulation(sc);
   const ticks = Math.round(sc.duration / sc.tick);
   const tablesAt = new Set([Math.floor(ticks / 3), Math.floor((2 * ticks) / 3), ticks]);
   const k = wasm.engine.k;
   for (let t = 1; t <= ticks; t++) {
+    beforeTick?.(wasm, t);
+    beforeTick?.(ref, t);
     wasm.step(sc.tick);
     ref.step(sc.tick);
     const diff = recordDifference(wasm, ref);
@@ -53,9 +55,12 @@ async function compare(sc: Scenario): Promise<void> {
     seen.zeroed += c[k.C_ZEROED];
     seen.sampleHits += c[k.C_SAMPLE_HITS];
     seen.writes += c[k.C_WRITES];
+    seen.swapOut += c[k.C_SWAP_OUT];
+    seen.swapIn += c[k.C_SWAP_IN];
   }
   seen.powerOffs += wasm.log.filter((e) => e.kind === "powerOff" && e.ok).length;
   seen.zipf += wasm.vms.some((v) => v.phase.pattern.kind === "zipf") ? 1 : 0;
+  return wasm;
 }
 
 describe("WASM engine = reference model, tick by tick", () => {
@@ -67,24 +72,26 @@ describe("WASM engine = reference model, tick by tick", () => {
       { numRuns: RUNS, seed: 20261129 },
     );
     // the runs went through every path the reference models
-    expect(seen.stalls).toBeGreaterThan(0);
-    expect(seen.blocked).toBeGreaterThan(0);
-    expect(seen.debt).toBeGreaterThan(0);
-    expect(seen.largeBacked).toBeGreaterThan(0);
-    expect(seen.largeBroken).toBeGreaterThanOrEqual(0);
-    expect(seen.zeroed).toBeGreaterThan(0);
-    expect(seen.sampleHits).toBeGreaterThan(0);
-    expect(seen.writes).toBeGreaterThan(0);
-    expect(seen.powerOffs).toBeGreaterThan(0);
-    expect(seen.zipf).toBeGreaterThan(0);
+    expect(seen.stalls, `stalls: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.blocked, `blocked: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.debt, `debt: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.largeBacked, `largeBacked: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.largeBroken, `largeBroken: ${JSON.stringify(seen)}`).toBeGreaterThanOrEqual(0);
+    expect(seen.zeroed, `zeroed: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.sampleHits, `sampleHits: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.writes, `writes: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.powerOffs, `powerOffs: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.zipf, `zipf: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.swapOut, `swapOut: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.swapIn, `swapIn: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
   });
 
   it("agrees when a tick runs out of time mid-batch (stalls cost more than the tick)", async () => {
     // 2 MiB of free memory for a VM touching 40 MiB: most first touches stall at 5 ms each, so a
     // tick's time is gone after ~200 of its 5000 touches and the rest of the batch is drawn unused
     const sc = build({
-      seed: 99, tick: 1, hostFrac: 0.05, largePages: false, samplePeriod: 5, sampleSize: 50,
-      vms: [{ pages: 10240, windows: false, bootTime: 0, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0,
+      seed: 99, tick: 1, hostFrac: 0.05, largePages: false, swapRate: 0, samplePeriod: 5, sampleSize: 50,
+      vms: [{ pages: 10240, windows: false, bootTime: 0, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0,
         phases: [[1, { activeFrac: 1, touchRate: 5000, pattern: { kind: "uniform" }, writeRatio: 0.3 }]] }],
       events: [],
     });
@@ -93,6 +100,24 @@ describe("WASM engine = reference model, tick by tick", () => {
     wasm.step(5);
     const k = wasm.engine.k;
     expect(wasm.engine.vmCounter(0, k.C_TOUCHES)).toBeLessThan(wasm.engine.vmCounter(0, k.C_DEMAND) / 2);
+  });
+
+  it("agrees when the swap file fills (a swap target pinned past it)", async () => {
+    // a VM with 90 % reserved has a swap file of a tenth of its pages; from t = 20 s the host is
+    // told to swap all of it out: the file fills and the rest of each tick's victims stay
+    const sc = build({
+      seed: 5, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 25600, samplePeriod: 10, sampleSize: 100,
+      vms: [{ pages: 8192, windows: true, bootTime: 5, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0.9,
+        phases: [[1, { activeFrac: 1, touchRate: 3000, pattern: { kind: "uniform" }, writeRatio: 0.3 }]] }],
+      events: [],
+    });
+    const wasm = await compare(sc, (sim, t) => {
+      if (t === 20) sim.reclaim.pin(sim.vms[0], { swtgt: 8192 });
+    });
+    const k = wasm.engine.k;
+    expect(wasm.engine.vmCounter(0, k.C_SWAP_FULL)).toBeGreaterThan(0);
+    expect(wasm.engine.vmCounter(0, k.C_SWAPPED)).toBe(wasm.engine.vmParam(0, k.P_SWAP_PAGES));
+    expect(wasm.engine.vmCounter(0, k.C_SWAP_IN)).toBeGreaterThan(0);
   });
 
   it("builds the same zipf quantile tables for working sets from 1 page to 2^24 pages", async () => {

@@ -41,9 +41,10 @@ export function referenceEngine(k: Layout): ReferenceEngine {
     sampleInit: (vm: number, seed: number) => model.sampleInit(vm, seed >>> 0),
     samplePeriod: (vm: number, n: number) => model.samplePeriod(vm, n >>> 0),
     sampleStop: (vm: number) => model.sampleStop(vm),
-    // reclamation (issue 5): the time model is modelled; the mechanisms are not yet
-    configureReclaim: (tick: number, _hdd: number, _ssd: number, _unzip: number, cow: number, _guest: number, alloc: number) => {
+    // reclamation (issue 5): the time model and host swap to the swap file are modelled
+    configureReclaim: (tick: number, hdd: number, _ssd: number, _unzip: number, cow: number, _guest: number, alloc: number) => {
       model.tickUs = tick;
+      model.latSwapHdd = hdd;
       model.latCow = cow;
       model.latAlloc = alloc;
     },
@@ -52,7 +53,7 @@ export function referenceEngine(k: Layout): ReferenceEngine {
       return 1;
     },
     balloonVm: notModelled("ballooning"),
-    swapVm: notModelled("host swapping and compression"),
+    swapVm: (vm: number, n: number) => model.swapVm(vm, n >>> 0),
     // sharing (issue 3): set-up is accepted; a scan is not modelled yet
     shareInit: (policy: number, expected: number, seed: number) => sharing.init(policy, expected, seed >>> 0),
     tpsScan: notModelled("TPS scanning"),

@@ -11,6 +11,7 @@
 //   content keys of written pages                                         assembly/content.ts
 //   the workload's touches (patterns, batches, time budget), boot zeroing assembly/workload.ts
 //   active-memory sampling and the true active count                     assembly/sample.ts
+//   host swap: random victims, swap-out, swap-in on a touch (HDD swap file) assembly/swap.ts
 // Mechanisms not modelled yet throw NotModelled when a scenario reaches them (README.md here).
 import type { Records } from "./records.js";
 import { Xoshiro128, mix32, mulHi } from "./rng.js";
@@ -115,6 +116,7 @@ export class Model {
   tickUs = 0;
   latAlloc = 0;
   latCow = 0;
+  latSwapHdd = 0;
   readonly k: Records["k"];
 
   constructor(readonly rec: Records) {
@@ -265,14 +267,20 @@ export class Model {
     return true;
   }
 
+  /** Break the large page of region `r` into 512 small pages (breakLarge): same machine memory. */
+  breakLarge(vm: Vm, r: number): void {
+    if (vm.regions[r] !== "large") return;
+    vm.regions[r] = "small";
+    this.rec.add(vm.index, this.k.C_LARGE_REGIONS, -1);
+    this.rec.add(vm.index, this.k.C_LARGE_BROKEN, 1);
+  }
+
   breakLargePages(index: number): number {
     const vm = this.vms[index];
     let n = 0;
     for (let r = 0; r < vm.regions.length; r++) {
       if (vm.regions[r] !== "large") continue;
-      vm.regions[r] = "small";
-      this.rec.add(index, this.k.C_LARGE_REGIONS, -1);
-      this.rec.add(index, this.k.C_LARGE_BROKEN, 1);
+      this.breakLarge(vm, r);
       n++;
     }
     return n;
@@ -290,7 +298,10 @@ export class Model {
       if (vm.regions[r] === "large") large++;
       else for (let p = first; p < last; p++) if (vm.pages[p].state === "private") loose++;
       for (let p = first; p < last; p++) {
-        if (vm.pages[p].state !== "unbacked" && vm.pages[p].state !== "private") throw new NotModelled(`power-off of a VM with ${vm.pages[p].state} pages`);
+        // a swapped page holds no machine page: its slot in the swap file simply goes
+        if (vm.pages[p].state === "shared" || vm.pages[p].state === "ballooned" || vm.pages[p].state === "compressed") {
+          throw new NotModelled(`power-off of a VM with ${vm.pages[p].state} pages`);
+        }
         vm.pages[p] = new Page();
       }
       vm.regions[r] = "none";
@@ -422,10 +433,10 @@ export class Model {
     const hot = rec.param(index, k.P_HOT);
     const hotT = rec.param(index, k.P_HOT_T);
     const content = this.contentOf(index);
-    let reads = 0, writes = 0, stalls = 0, sampled = 0, nBlocked = 0, ran = 0;
+    let reads = 0, writes = 0, stalls = 0, sampled = 0, nBlocked = 0, ran = 0, fSwap = 0;
     const t0 = this.tickUs > 0 ? this.tickUs / count : 0;
     const budget = this.tickUs > 0 ? this.tickUs - rec.counter(index, k.C_DEBT_US) : Infinity;
-    let elapsed = 0, allocWait = 0;
+    let elapsed = 0, allocWait = 0, waited = 0;
     const ppns: number[] = [];
     const isWrite: boolean[] = [];
     for (let done = 0; done < count && elapsed < budget; ) {
@@ -452,6 +463,18 @@ export class Model {
           if (page.reclaim !== 0) throw new NotModelled("guest faults on pages the guest gave up");
         } else if (page.state === "shared" && isWrite[j]) {
           throw new NotModelled("copy-on-write breaks of shared pages");
+        } else if (page.state === "swapped") {
+          // the host reads the page back into a free machine page; none free, or a blocked VM: wait
+          fSwap++;
+          const l = this.hostFault(vm, page);
+          if (l < 0) {
+            stalls++;
+            elapsed += this.latAlloc;
+            allocWait += this.latAlloc;
+            continue;
+          }
+          elapsed += l;
+          waited += l;
         } else if (page.state !== "private" && page.state !== "shared") {
           throw new NotModelled(`touches of ${page.state} pages`);
         }
@@ -475,13 +498,16 @@ export class Model {
     const debt = this.tickUs > 0 ? Math.max(0, elapsed - budget) : 0;
     rec.set(index, k.C_DEBT_US, debt);
     rec.add(index, k.C_DEMAND, count);
-    rec.add(index, k.C_STALL_US, 0 + allocWait + 0);
+    rec.add(index, k.C_STALL_US, waited + allocWait + 0);
     rec.add(index, k.C_LAT_ALLOC_US, allocWait);
     rec.add(index, k.C_LAT_COW_US, 0);
     rec.add(index, k.C_TOUCHES, ran);
     rec.add(index, k.C_READS, reads);
     rec.add(index, k.C_WRITES, writes);
     rec.add(index, k.C_ALLOC_STALLS, stalls);
+    rec.add(index, k.C_FAULT_BALLOONED, 0);
+    rec.add(index, k.C_FAULT_COMPRESSED, 0);
+    rec.add(index, k.C_FAULT_SWAPPED, fSwap);
     rec.add(index, k.C_SAMPLE_HITS, sampled);
     rec.add(index, k.C_BLOCKED, nBlocked);
     return count - reads - writes;
@@ -520,6 +546,90 @@ export class Model {
     rec.add(index, k.C_ZEROED, zeroed);
     rec.add(index, k.C_SAMPLE_HITS, sampled);
     return size - ppn;
+  }
+
+  // ---- host swap (assembly/swap.ts) ----
+
+  /**
+   * Reclaim up to `n` resident private pages of the VM, chosen at random (swapVm): candidates are
+   * drawn 64 at a time from the VM's victim stream (all 64 drawn even when fewer are needed), up to
+   * 16 n + 1024 of them; when they run out, a walk from a random page takes the private pages it
+   * meets. Returns the pages taken; fewer when the swap file is full.
+   */
+  swapVm(index: number, n: number): number {
+    const vm = this.vms[index];
+    const size = vm.pages.length;
+    if (n === 0 || size === 0) return 0;
+    let got = 0;
+    let tries = (Math.imul(n, 16) + 1024) >>> 0;
+    while (got < n && tries > 0) {
+      const k = Math.min(64, tries);
+      tries -= k;
+      const candidates: number[] = [];
+      for (let j = 0; j < k; j++) candidates.push(vm.victimRng.below(size));
+      for (let j = 0; j < k && got < n; j++) {
+        const ppn = candidates[j];
+        if (vm.pages[ppn].state !== "private") continue;
+        if (!this.evict(vm, ppn)) return got;
+        got++;
+      }
+    }
+    if (got < n && this.rec.counter(index, this.k.C_PRIVATE) > 0) {
+      let ppn = vm.victimRng.below(size);
+      for (let i = 0; i < size && got < n; i++) {
+        if (vm.pages[ppn].state === "private") {
+          if (!this.evict(vm, ppn)) return got;
+          got++;
+        }
+        ppn = ppn + 1 === size ? 0 : ppn + 1;
+      }
+    }
+    return got;
+  }
+
+  /** One victim (evict): its large page broken, then sharing, compression, else the swap file. */
+  private evict(vm: Vm, ppn: number): boolean {
+    const { rec, k } = this;
+    const r = Math.floor(ppn / REGION_PAGES);
+    if (vm.regions[r] === "large") this.breakLarge(vm, r);
+    if (rec.hostParam(k.HP_SHARE_POLICY) === 1 && rec.hostParam(k.HP_SHARE_ON) !== 0 && rec.param(vm.index, k.P_SHARE_ON) !== 0) {
+      throw new NotModelled("TPS sharing before swap");
+    }
+    if (rec.param(vm.index, k.P_ZIP_CAP_KB) !== 0 && this.compressible(vm, ppn)) throw new NotModelled("memory compression");
+    if (rec.counter(vm.index, k.C_SWAPPED) < rec.param(vm.index, k.P_SWAP_PAGES)) {
+      rec.addHost(k.H_PRIVATE, -1); // the machine page goes back loose (dropResident)
+      rec.addHost(k.H_FREE_SMALL, 1);
+      this.setState(vm, vm.pages[ppn], "swapped");
+      rec.add(vm.index, k.C_SWAP_OUT, 1);
+      return true;
+    }
+    rec.add(vm.index, k.C_SWAP_FULL, 1);
+    return false;
+  }
+
+  /** Whether the page would compress into a 2 KB or 1 KB slot (compress.ts zipClass). */
+  private compressible(vm: Vm, ppn: number): boolean {
+    const { rec, k } = this;
+    const key = vm.pages[ppn].key;
+    if (key === KEY_ZERO) return true;
+    const h = key === KEY_UNIQUE ? mix32((rec.param(vm.index, k.P_CLASS_SEED) ^ mix32((ppn ^ 0x7f4a7c15) >>> 0)) >>> 0) : mix32((key ^ 0x2545f491) >>> 0);
+    return h < rec.param(vm.index, k.P_ZIP_T2);
+  }
+
+  /** A guest touch of a swapped page (hostFault): read it in; -1 when it must wait for memory. */
+  private hostFault(vm: Vm, page: Page): number {
+    const { rec, k } = this;
+    if (rec.param(vm.index, k.P_BLOCKED) !== 0) {
+      rec.add(vm.index, k.C_BLOCKED, 1);
+      return -1;
+    }
+    if (!this.allocSmall()) return -1;
+    const lat = this.latSwapHdd;
+    this.setState(vm, page, "private");
+    rec.addHost(k.H_PRIVATE, 1);
+    rec.add(vm.index, k.C_SWAP_IN, 1);
+    rec.add(vm.index, k.C_LAT_SWAP_US, lat);
+    return lat;
   }
 
   // ---- active-memory sampling (assembly/sample.ts) ----

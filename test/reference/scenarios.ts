@@ -1,5 +1,7 @@
 // Random small scenarios inside the reference model's coverage (README.md here), for the
 // differential test (test/differential.test.ts): fast-check arbitraries and the Scenario they build.
+// TPS off, compression off, no balloon driver, no SSD cache; host swap on or off; memory from
+// roomy to a third of what the VMs are configured with.
 import fc from "fast-check";
 import type { Pattern, Scenario, ScenarioEvent, VmConfig } from "../../src/scenario/types.js";
 import { scenario, vm, MiB } from "../helpers.js";
@@ -31,6 +33,8 @@ const vmArb = fc.record({
     duplicateCopies: fc.constantFrom(2, 4, 9),
   }),
   powerOn: fc.option(fc.integer({ min: 0, max: 20 }), { freq: 4 }),
+  /** reservation as a fraction of memory: the swap file is configured − reservation */
+  reserved: fc.constantFrom(0, 0, 0.5, 0.97),
   phases: fc.array(fc.tuple(fc.integer({ min: 1, max: 60 }), phaseArb), { minLength: 1, maxLength: 3 }),
 });
 
@@ -48,6 +52,8 @@ export const caseArb = fc.record({
   /** host memory as a fraction of configured memory + overhead: < 1 runs out */
   hostFrac: fc.constantFrom<number>(0.35, 0.6, 0.9, 1.5),
   largePages: fc.boolean(),
+  /** host swap-out, pages/s per VM (Vmemsim.SwapOutRate); 0: no host swapping */
+  swapRate: fc.constantFrom(0, 300, 25600),
   samplePeriod: fc.integer({ min: 3, max: 20 }),
   sampleSize: fc.integer({ min: 1, max: 300 }),
   vms: fc.array(vmArb, { minLength: 1, maxLength: 4 }),
@@ -78,6 +84,7 @@ export function build(c: Case): Scenario {
     return vm(`vm${i}`, {
       memory,
       overhead,
+      reservation: Math.floor((v.reserved * memory) / PAGE) * PAGE,
       image: v.image,
       content: v.content,
       guest: { os: v.windows ? "windows" : "linux", balloonDriver: false, pageFile: memory, bootTime: v.bootTime },
@@ -108,7 +115,8 @@ export function build(c: Case): Scenario {
     hostMemory,
     settings: {
       "Mem.ShareScanGHz": 0, // TPS not modelled yet
-      "Vmemsim.SwapOutRate": 0, // host swapping and compression not modelled yet
+      "Mem.MemZipEnable": 0, // compression not modelled yet: victims go to the swap file
+      "Vmemsim.SwapOutRate": c.swapRate,
       "Mem.AllocGuestLargePage": c.largePages ? 1 : 0,
       "Mem.SamplePeriod": c.samplePeriod,
       "Vmemsim.SampleSize": c.sampleSize,
