@@ -34,7 +34,7 @@ const vmArb = fc.record({
   }),
   powerOn: fc.option(fc.integer({ min: 0, max: 20 }), { freq: 4 }),
   /** reservation as a fraction of memory: the swap file is configured − reservation */
-  reserved: fc.constantFrom(0, 0, 0.5, 0.97),
+  reserved: fc.constantFrom<number>(0, 0, 0.5, 0.97),
   phases: fc.array(fc.tuple(fc.integer({ min: 1, max: 60 }), phaseArb), { minLength: 1, maxLength: 3 }),
 });
 
