@@ -376,8 +376,19 @@ export function hostFault(vm: u32, e: u32, m: u32): f64 {
 export function releaseReclaim(vm: u32): void {
   addHostC(H_SSD_USED, -vmC(vm, C_SSD_PAGES)); // its slots go stale: their pages are no longer swapped
   zipRelease(vm);
-  const gauges: StaticArray<i32> = [C_DEBT_US, C_MCTL_FREE, C_GOUT_CACHE, C_GOUT_ANON, C_MCTL_SHORT, C_SSD_PAGES];
-  for (let i = 0; i < gauges.length; i++) addVmC(vm, unchecked(gauges[i]), -vmC(vm, unchecked(gauges[i])));
+  // the gauges (no array literal here: it would be allocated on the stub runtime's heap, which is
+  // where memory.ts places the host record)
+  zero(vm, C_DEBT_US);
+  zero(vm, C_MCTL_FREE);
+  zero(vm, C_GOUT_CACHE);
+  zero(vm, C_GOUT_ANON);
+  zero(vm, C_MCTL_SHORT);
+  zero(vm, C_SSD_PAGES);
+}
+
+// @ts-ignore: decorator
+@inline function zero(vm: u32, i: i32): void {
+  addVmC(vm, i, -vmC(vm, i));
 }
 
 // ---- conservation (--check) ----

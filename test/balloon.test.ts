@@ -242,6 +242,7 @@ describe("power-off", () => {
       over: { events: [{ at: 30, kind: "powerOff", vms: ["a"] }] },
     });
     const free0 = h(sim).FREE_LARGE * 512 + h(sim).FREE_SMALL;
+    const hostParams = () => Array.from({ length: 64 }, (_, i) => sim.engine.hostParam(i));
     sim.step(5);
     pin(sim, 0, { mctltgt: 6000, swtgt: 2000 });
     sim.step(24);
@@ -249,8 +250,11 @@ describe("power-off", () => {
     expect(x.BALLOONED).toBeGreaterThan(0);
     expect(x.GOUT_ANON).toBeGreaterThan(0);
     expect(x.SWAPPED + x.COMPRESSED).toBeGreaterThan(0);
+    const params = hostParams();
     sim.step(2);
     const y = c(sim);
+    // nothing but the host's own counters changed in the host record (power-off allocates nothing)
+    expect(hostParams()).toEqual(params);
     for (const k of ["BALLOONED", "SWAPPED", "COMPRESSED", "PRIVATE", "MCTL_FREE", "GOUT_ANON", "GOUT_CACHE", "ZIP_KB", "ZIP_CACHE", "DEBT_US"]) expect(y[k]).toBe(0);
     expect(y.UNBACKED).toBe(16384);
     expect(h(sim).FREE_LARGE * 512 + h(sim).FREE_SMALL).toBe(free0);
