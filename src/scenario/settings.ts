@@ -59,7 +59,7 @@ export const HOST_SETTINGS = {
   "Vmemsim.BalloonRateDeflate": { default: 16384, min: 0, max: 2 ** 31 - 1, unit: "pages/s", doc: "balloon deflation (vmw_balloon)" },
   "Vmemsim.Zip1KPct": { default: 25, min: 0, max: 100, unit: "%", doc: "default compressibility: % of non-zero pages that compress to 1 KB or less" },
   "Vmemsim.Zip2KPct": { default: 35, min: 0, max: 100, unit: "%", doc: "... % that compress to more than 1 KB and at most 2 KB (the rest is swapped, not compressed)" },
-  "Vmemsim.SwapCacheMB": { default: 0, min: 0, max: 2 ** 30, unit: "MB", doc: "SSD host cache for swap (\"swap to host cache\"), shared by all VMs; 0 = none" },
+  "Vmemsim.SwapCacheMB": { default: 0, min: 0, max: 65536, unit: "MB", doc: "SSD host cache for swap (\"swap to host cache\"), shared by all VMs; 0 = none (12 bytes of engine memory per 4 KiB)" },
 } satisfies Record<string, SettingDef>;
 
 export type HostSettingName = keyof typeof HOST_SETTINGS;
