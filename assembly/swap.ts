@@ -38,6 +38,8 @@ import {
 } from "./pagetable";
 import { allocSmall, freeSmall, freePages } from "./machine";
 import { seedState, below } from "./rng";
+// page sharing (issue 3): share before swap; a shared page the balloon takes drops its reference
+import { shareBeforeSwap, unshareForReclaim } from "./share";
 import { zipClass, zipRoom, zipPut, zipTake, zipDrop, zipTakeFrees, zipRelease, zipCheck, ZIP_NONE, ZIP_SHIFT, ZIP_MASK } from "./compress";
 
 // ---- page meta bits 12-15 (reserved for reclamation) ----
@@ -251,18 +253,6 @@ export function hostRelease(vm: u32, ppn: u32, e: u32, m: u32): u32 {
     m = load<u32>(e);
   }
   return m;
-}
-
-// ---- hooks into page sharing (issue 3, assembly/share.ts) ----
-
-/** CALL SITE of share.ts shareBeforeSwap (issue 3): until it lands no victim is shared. */
-function shareBeforeSwap(vm: u32, ppn: u32): bool {
-  return false;
-}
-
-/** CALL SITE of share.ts unshareForReclaim (issue 3): until it lands shared pages stay off the balloon. */
-function unshareForReclaim(vm: u32, ppn: u32, e: u32, m: u32): bool {
-  return false;
 }
 
 // ---- host swap: random victims ----

@@ -20,12 +20,12 @@ import {
   GUEST_ANON, EPOCH_SHIFT,
 } from "./pagetable";
 import { contentOf, keyOf } from "./content";
-import { shareCow } from "./share"; // sharing (issue 3)
-import { STATE_SHARED } from "./pagetable"; // sharing (issue 3)
 // reclamation (issue 5): fault service and the time a tick's touches take
 import { C_DEMAND, C_STALL_US, C_LAT_ALLOC_US, C_DEBT_US, C_LAT_COW_US, vmC } from "./memory";
-import { tickUs, latAlloc, hostFault, M_GOUT } from "./swap";
+import { tickUs, latAlloc, latCow, hostFault, M_GOUT } from "./swap";
 import { guestTakeBack, guestPageIn } from "./balloon";
+import { shareCow } from "./share"; // sharing (issue 3)
+import { STATE_SHARED } from "./pagetable"; // sharing (issue 3)
 
 export const PATTERN_UNIFORM: u32 = 0;
 export const PATTERN_ZIPF: u32 = 1;
@@ -169,6 +169,8 @@ export function touchVm(vm: u32, count: u32, epoch: u32): u32 {
           allocWait += latAlloc;
           continue;
         }
+        elapsed += latCow; // reclamation (issue 5): the copy's cost
+        cowWait += latCow;
         m = load<u32>(e);
       } else if (st >= STATE_BALLOONED) {
         // reclamation (issue 5): a ballooned page faults inside the guest; a compressed or swapped

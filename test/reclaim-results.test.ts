@@ -175,6 +175,7 @@ describe("conservation with every mechanism on", () => {
     expect(seen.balloon).toBeGreaterThan(0);
     expect(seen.zip).toBeGreaterThan(0);
     expect(seen.swap).toBeGreaterThan(0);
+    expect(seen.shared).toBeGreaterThan(0);
     expect(seen.ssd).toBeGreaterThan(0);
     expect(seen.states.has("hard") || seen.states.has("low")).toBe(true);
   });

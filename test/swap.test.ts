@@ -49,6 +49,23 @@ describe("victims", () => {
     }
     expect(x.SWAPPED).toBeGreaterThan(8000);
   });
+
+  it("are shared instead of swapped when their content is already shared (share before swap)", async () => {
+    // all pages zero: TPS shares them as it scans; victims it has not reached yet join the zero frame
+    const sim = await rsim([hotcold("a", 0, { content: { zero: 1, image: 0, duplicate: 0, duplicateCopies: 2 } })], {
+      settings: { ...NO_ZIP, "Mem.ShareScanGHz": 4, "Mem.ShareScanTime": 10 },
+    });
+    sim.step(30);
+    const shared0 = c(sim).SHARED;
+    expect(shared0).toBeGreaterThan(0);
+    pin(sim, 0, { swtgt: 2000 });
+    sim.step(1);
+    const x = c(sim);
+    // the tick's 2000 victims: shared where the zero frame exists, written out otherwise
+    expect(x.SHARE_BEFORE_SWAP + x.SWAPPED).toBe(2000);
+    expect(x.SHARE_BEFORE_SWAP).toBeGreaterThan(1000);
+    expect(x.SHARED).toBeGreaterThanOrEqual(shared0 + x.SHARE_BEFORE_SWAP); // and what TPS scanned meanwhile
+  });
 });
 
 describe("the swap file", () => {
