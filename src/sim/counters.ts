@@ -55,7 +55,7 @@ export function hostRow(sim: Simulation): HostRow {
     zipped += e.vmCounter(v.index, k.C_COMPRESSED);
     zipCache += e.vmCounter(v.index, k.C_ZIP_CACHE);
     ballooned += e.vmCounter(v.index, k.C_BALLOONED);
-    if (v.powered && sim.reclaim.vms[v.index].running) mctlmax += sim.reclaim.balloonLimit(v);
+    if (v.powered && sim.reclaim.vms[v.index].running) mctlmax += v.targets.mctlmax; // as the VM rows' MCTLMAX
   }
   return {
     time: sim.time,
