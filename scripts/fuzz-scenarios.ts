@@ -56,6 +56,8 @@ async function work(runs: number, seed: number, size: typeof SMALL): Promise<Res
   let counting = true; // off while fast-check shrinks a failure
   const property = fc.asyncProperty(scenarioArb(size), async (input: ScenarioInput) => {
     if (counting && ++result.runs % 250 === 0) process.send?.({ progress: result.runs });
+    // each run has its own WASM instance; collect the old ones' linear memory before it piles up
+    if (result.runs % 20 === 0) (globalThis as { gc?: () => void }).gc?.();
     const r: RunReport = await runChecked(input);
     if (!counting) return;
     if (r.refused) result.refused++;
@@ -119,7 +121,7 @@ async function main(): Promise<number> {
     Array.from({ length: jobs }, (_, j) => {
       const n = Math.floor(runs / jobs) + (j < runs % jobs ? 1 : 0);
       return new Promise<Result>((resolve, reject) => {
-        const child = fork(self, ["--worker", "--runs", String(n), "--seed", String(seed + j), "--size", String(values.size)], { execArgv: process.execArgv });
+        const child = fork(self, ["--worker", "--runs", String(n), "--seed", String(seed + j), "--size", String(values.size)], { execArgv: [...process.execArgv, "--expose-gc"] });
         let got: Result | undefined;
         child.on("message", (m) => {
           const msg = m as Result | { progress: number };

@@ -65,9 +65,6 @@ describe("random scenarios", () => {
   });
 });
 
-/** Setting edges that fail for a known bug, reported to their owners (see the it.fails below). */
-const KNOWN_BAD_EDGES = ["Vmemsim.SwapCacheMB=1073741824"];
-
 describe("every setting at both ends of its range", () => {
   /** An overcommitted little host (sharing, ballooning, compression, swap all have work). */
   const base = (policy: string, host: Record<string, unknown>, ksm: Record<string, unknown>, vmSettings: Record<string, unknown>): ScenarioInput => ({
@@ -104,24 +101,17 @@ describe("every setting at both ends of its range", () => {
     return problems;
   }
 
-  it(`run clean with --check, or are refused before running (${cases.length - KNOWN_BAD_EDGES.length} scenarios)`, async () => {
-    expect(await problemsOf(cases.filter(([what]) => !KNOWN_BAD_EDGES.includes(what)))).toEqual([]);
-  });
-
-  // KNOWN BUG (reclamation, issue 5): Vmemsim.SwapCacheMB × 256 pages goes to the engine as a u32, so
-  // 2^30 MB wraps to 0 slots and is accepted. \`it.fails\`: turns red when fixed; then move it above.
-  it.fails(`KNOWN BUG: ${KNOWN_BAD_EDGES.join(", ")}`, async () => {
-    expect(await problemsOf(cases.filter(([what]) => KNOWN_BAD_EDGES.includes(what)))).toEqual([]);
+  it(`run clean with --check, or are refused before running (${cases.length} scenarios)`, async () => {
+    expect(await problemsOf(cases)).toEqual([]);
   });
 });
 
-// Failures of the 10,000-scenario run, shrunk. `it.fails` marks a known bug not fixed yet: the test
-// passes while the bug is there and turns red once it is fixed (then make it a plain `it`).
+// Failures the random scenarios found, shrunk, kept as regression tests (a known bug not fixed yet
+// would be `it.fails`: passing while the bug is there, red once it is fixed).
 describe("found by the fuzzer (scripts/fuzz-scenarios.ts), shrunk", () => {
-  // KNOWN BUG (scheduler issue 4 / reclamation issue 5): the VM row's MCTLMAX is the scheduler's
-  // targets.mctlmax, recomputed at the next balance (Mem.BalancePeriod); the host's MEMCTL.max sums
-  // Reclaim.balloonLimit(), which follows the setting at once. For up to a balance period they differ.
-  it.fails("KNOWN BUG: a balloon limit changed by an event: the VM's MCTLMAX and the host's MEMCTL.max agree", async () => {
+  // the VM row's MCTLMAX was the scheduler's targets.mctlmax (recomputed at the next balance) while
+  // the host's MEMCTL.max summed the reclamation's balloon limit, which followed the event at once
+  it("a balloon limit changed by an event: the VM's MCTLMAX and the host's MEMCTL.max agree", async () => {
     // sched.mem.maxmemctl 0 (driver off) then -1 (Mem.CtlMaxPercent of memory) 1 ms into the run
     const input = {
       duration: "4s",
@@ -132,9 +122,9 @@ describe("found by the fuzzer (scripts/fuzz-scenarios.ts), shrunk", () => {
     await runChecked(input);
   });
 
-  // KNOWN BUG (reclamation, issue 5): see KNOWN_BAD_EDGES
-  it.fails("KNOWN BUG: Vmemsim.SwapCacheMB beyond what 32-bit page counts hold is refused, not wrapped", async () => {
-    // 687865856 MB × 256 pages = 176093659136 pages: as a u32 the engine saw 0 (no cache at all)
+  // found when the setting went up to 2^30 MB: 687865856 MB × 256 pages = 176093659136 pages reached
+  // the engine as a u32, 0, and the run went on without a cache (fixed in 8702f3a: at most 64 GiB)
+  it("Vmemsim.SwapCacheMB beyond what the engine holds is refused, not wrapped", async () => {
     const input = {
       duration: "1s",
       host: { memory: "48MiB", hypervisorReserve: "0MiB", settings: { "Vmemsim.SwapCacheMB": 687865856 } },
