@@ -117,8 +117,10 @@ export function ksmInit(cap: u32): bool {
     setVmI(vm, P_KSM_RMAP, words);
     addHostC(H_SHARE_TABLE_BYTES, <f64>vmI(vm, P_PAGES) * 4);
   }
-  if (!tInit(stable, cap) || !tInit(unstable, cap)) return false;
-  nodeCap = max<u32>(1024, cap >>> 1);
+  // the unstable tree holds every candidate content; the stable tree and the nodes only the merged
+  // ones, so they start smaller and grow
+  if (!tInit(stable, max<u32>(1024, cap >>> 2)) || !tInit(unstable, cap)) return false;
+  nodeCap = max<u32>(1024, cap >>> 3);
   nodes = reserve(<u64>nodeCap << 5);
   if (nodes == 0) return false;
   addHostC(H_SHARE_TABLE_BYTES, <f64>(nodeCap << 5));
@@ -391,7 +393,8 @@ function cmpAndMerge(vm: u32, ppn: u32, e: u32, m: u32, wa: u32): void {
     if (!(tv == vm && tp == ppn) && unstableHolds(tv, tp, key)) {
       const nid = newNode(key);
       if (nid != 0 && addDup(key, nid)) {
-        tDelete(unstable, a);
+        // the tree page leaves the unstable tree; its entry stays behind and reads as stale (the
+        // page is a KSM page now) until the next full scan empties the tree
         const te = vmI(tv, P_PAGE_BASE) + tp * PAGE_ENTRY;
         addStat(KSM_PAGES_UNSHARED, -1); // the tree page leaves the unstable tree
         mapKsm(tv, tp, te, load<u32>(te), nid, key);
@@ -472,8 +475,15 @@ function warm(base: u32, ppn: u32, end: u32): void {
     const e = base + p * PAGE_ENTRY;
     const key = load<u32>(e, 4);
     if ((load<u32>(e) & (STATE_MASK | M_DIRTY)) != STATE_PRIVATE || key == KEY_UNIQUE) continue;
-    const a = sb + ((hashOf(key, 0) & smask) << 4);
+    const h = hashOf(key, 0);
+    const a = sb + ((h & smask) << 4);
     if (load<u32>(a) == key) acc ^= load<u32>(nodeAt(load<u32>(a, 8)), N_LEN);
+    const u = ub + ((h & umask) << 4);
+    if (load<u32>(u) == key) {
+      // the page this one would merge with: its entry and rmap word
+      const tv = load<u32>(u, 8), tp = load<u32>(u, 12);
+      if (tv < hostI(HP_NVMS)) acc ^= load<u32>(vmI(tv, P_PAGE_BASE) + tp * PAGE_ENTRY) ^ load<u32>(vmI(tv, P_KSM_RMAP) + (tp << 2));
+    }
   }
   sink ^= acc;
 }

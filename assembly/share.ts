@@ -337,6 +337,10 @@ function offer(vm: u32, ppn: u32, e: u32, m: u32, key: u32, salt: u32, flags: i3
   return 0;
 }
 
+const WARM: u32 = 32; // pages whose entries and table slots are loaded ahead
+const batch: u32 = <u32>memory.data(WARM * 4);
+let sink: u32 = 0; // keeps the warming loads from being optimised away
+
 /**
  * The TPS scanner: visit the next `count` pages of the VM in its random pass order. One call per
  * VM per tick. Returns the pages that became shared.
@@ -354,7 +358,7 @@ export function tpsScan(vm: u32, count: u32): u32 {
   let ppn = vmI(vm, P_SHARE_PPN);
   let done = vmI(vm, P_SHARE_DONE);
   let shared: u32 = 0;
-  for (let i: u32 = 0; i < count; i++) {
+  for (let i: u32 = 0; i < count; ) {
     if (done >= pages) {
       addVmC(vm, C_SHARE_PASSES, 1);
       newPass(vm, pages);
@@ -362,29 +366,47 @@ export function tpsScan(vm: u32, count: u32): u32 {
       ppn = vmI(vm, P_SHARE_PPN);
       done = 0;
     }
-    const p = ppn;
-    ppn += step;
-    if (ppn >= pages) ppn -= pages;
-    done++;
-    const e = base + p * PAGE_ENTRY;
-    const m = load<u32>(e);
-    if ((m & STATE_MASK) != STATE_PRIVATE) continue;
-    const key = load<u32>(e, 4);
-    if (key == KEY_UNIQUE) {
-      markHinted(vm, e, m);
-      continue;
+    // the next pages of the pass, their entries and table slots loaded ahead in loops of independent
+    // loads (random order means a cache miss per page: they overlap instead of queueing)
+    const n = min(WARM, min(count - i, pages - done));
+    const tb = load<u32>(tps), tmask = load<u32>(tps, 4) - 1;
+    let acc: u32 = 0;
+    for (let j: u32 = 0; j < n; j++) {
+      store<u32>(batch + (j << 2), ppn);
+      acc ^= load<u32>(base + ppn * PAGE_ENTRY);
+      ppn += step;
+      if (ppn >= pages) ppn -= pages;
     }
-    if (load<u8>(rbase + (p >>> REGION_SHIFT)) == REGION_LARGE) {
-      // hashed but not shared: a large page is never shared whole (KB1021095)
-      markHinted(vm, e, m);
-      const a = tFind(tps, key, salt);
-      if (load<u32>(a) == EMPTY && tRoom(tps, true)) {
-        tPut(tps, tFind(tps, key, salt), key, salt, HINT | vm, p);
-        addHostC(H_SHARE_ENTRIES, 1);
+    for (let j: u32 = 0; j < n; j++) {
+      const e = base + load<u32>(batch + (j << 2)) * PAGE_ENTRY;
+      const key = load<u32>(e, 4);
+      if ((load<u32>(e) & STATE_MASK) == STATE_PRIVATE && key != KEY_UNIQUE) acc ^= load<u32>(tb + ((hashOf(key, salt) & tmask) << ENTRY_SHIFT));
+    }
+    sink ^= acc;
+    done += n;
+    i += n;
+    for (let j: u32 = 0; j < n; j++) {
+      const p = load<u32>(batch + (j << 2));
+      const e = base + p * PAGE_ENTRY;
+      const m = load<u32>(e);
+      if ((m & STATE_MASK) != STATE_PRIVATE) continue;
+      const key = load<u32>(e, 4);
+      if (key == KEY_UNIQUE) {
+        markHinted(vm, e, m);
+        continue;
       }
-      continue;
+      if (load<u8>(rbase + (p >>> REGION_SHIFT)) == REGION_LARGE) {
+        // hashed but not shared: a large page is never shared whole (KB1021095)
+        markHinted(vm, e, m);
+        const a = tFind(tps, key, salt);
+        if (load<u32>(a) == EMPTY && tRoom(tps, true)) {
+          tPut(tps, tFind(tps, key, salt), key, salt, HINT | vm, p);
+          addHostC(H_SHARE_ENTRIES, 1);
+        }
+        continue;
+      }
+      shared += <u32>offer(vm, p, e, m, key, salt, OFFER_HINT);
     }
-    shared += <u32>offer(vm, p, e, m, key, salt, OFFER_HINT);
   }
   setVmI(vm, P_SHARE_PPN, ppn);
   setVmI(vm, P_SHARE_DONE, done);
@@ -555,12 +577,36 @@ export function writePages(vm: u32, first: u32, count: u32, key: u32, step: u32)
   return n;
 }
 
-/** The memory-bandwidth floor of a scan: one plain pass over the VM's page entries. */
-export function shareFloorPass(vm: u32): u32 {
+/**
+ * The floor of a scan (bench): one plain pass over the VM's page entries reading meta and key, in
+ * PPN order (`randomOrder` 0: the memory-bandwidth floor) or in the TPS scanner's order (1: an
+ * affine permutation, a cache miss per page, with the same loads-ahead as tpsScan).
+ */
+export function shareFloorPass(vm: u32, randomOrder: u32): u32 {
   const pages = vmI(vm, P_PAGES);
-  let e = vmI(vm, P_PAGE_BASE);
+  const base = vmI(vm, P_PAGE_BASE);
   let acc: u32 = 0;
-  for (let i: u32 = 0; i < pages; i++, e += PAGE_ENTRY) acc += load<u32>(e) ^ load<u32>(e, 4);
+  if (randomOrder == 0) {
+    let e = base;
+    for (let i: u32 = 0; i < pages; i++, e += PAGE_ENTRY) acc += load<u32>(e) ^ load<u32>(e, 4);
+    return acc;
+  }
+  let step: u32 = pages > 1 ? <u32>((<u64>pages * 0x9e37_79b9) >>> 32) | 1 : 1;
+  while (gcd(step, pages) != 1) step = step + 1 < pages ? step + 1 : 1;
+  let ppn: u32 = 0;
+  for (let i: u32 = 0; i < pages; i += WARM) {
+    const n = min(WARM, pages - i);
+    for (let j: u32 = 0; j < n; j++) {
+      store<u32>(batch + (j << 2), ppn);
+      acc ^= load<u32>(base + ppn * PAGE_ENTRY);
+      ppn += step;
+      if (ppn >= pages) ppn -= pages;
+    }
+    for (let j: u32 = 0; j < n; j++) {
+      const e = base + load<u32>(batch + (j << 2)) * PAGE_ENTRY;
+      acc += load<u32>(e) ^ load<u32>(e, 4);
+    }
+  }
   return acc;
 }
 
