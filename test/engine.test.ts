@@ -65,11 +65,12 @@ describe("first touch and page states", () => {
     expect(c[k.C_GUEST_CACHE]).toBe(count(t, (m) => (m & 8) !== 0 && (m & 16) === 0));
   });
 
-  it("stalls touches when machine memory runs out, keeping memory conserved", async () => {
+  it("stalls touches when machine memory runs out and nothing reclaims, keeping memory conserved", async () => {
     const sim = await createSimulation(
-      scenario({ hostMemory: 256 * MiB, settings: noLarge, vms: [vm("big", { memory: 512 * MiB, workload: [{ at: 0, active: 512 * MiB, touchRate: 200000, pattern: { kind: "uniform" }, writeRatio: 0.2 }] })] }),
+      scenario({ hostMemory: 256 * MiB, settings: { ...noLarge, "Mem.ShareScanGHz": 0 }, vms: [vm("big", { memory: 512 * MiB, workload: [{ at: 0, active: 512 * MiB, touchRate: 200000, pattern: { kind: "uniform" }, writeRatio: 0.2 }] })] }),
       { check: true },
     );
+    sim.reclaim.pin(sim.vms[0], { mctltgt: 0, swtgt: 0 }); // no balloon, no swap, no sharing: only first touches
     sim.step(3);
     const s = sim.sample();
     expect(s.host["PMEM.free"]).toBe(0);
