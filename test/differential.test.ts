@@ -3,30 +3,51 @@
 // seed → the same counters from both, every tick; the same samples (esxtop rows); the same page
 // tables, region tables and zipf tables at the end and twice on the way.
 //
-// The scenarios stay inside what the reference models (test/reference/README.md): TPS off, no
-// balloon driver, compression off, no SSD cache. Memory runs out in many of them: touches stall,
-// the scheduler blocks VMs, the host swaps random victims and touches read them back in.
+// The scenarios stay inside what the reference models (test/reference/README.md): ESXi TPS (on or
+// off), no balloon driver, compression off, no SSD cache. Memory runs out in many of them: touches
+// stall, the scheduler blocks VMs, TPS breaks large pages and shares at its active rate, the host
+// swaps random victims (sharing them first when it can) and touches read them back in.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { createSimulation, type Simulation } from "../src/sim/simulation.js";
+import { Simulation } from "../src/sim/simulation.js";
 import type { Scenario } from "../src/scenario/types.js";
-import { loadEngine } from "../src/engine.js";
-import { createReferenceSimulation, referenceEngine } from "./reference/engine.js";
+import { loadEngine, type Engine } from "../src/engine.js";
+import { referenceEngine } from "./reference/engine.js";
+import { engineLayout } from "./reference/records.js";
 import { recordDifference, tableDifference } from "./reference/compare.js";
 import type { Model } from "./reference/model.js";
-import { caseArb, build } from "./reference/scenarios.js";
+import { caseArb, build, type Case } from "./reference/scenarios.js";
 
 const RUNS = Number(process.env.VMEMSIM_DIFF_RUNS ?? 24);
 /** another build of the engine to compare (default: build/vmemsim.wasm) */
 const WASM = process.env.VMEMSIM_DIFF_WASM ? readFileSync(process.env.VMEMSIM_DIFF_WASM) : undefined;
 
 /** What the runs went through, so the test can tell it exercised the paths it claims to. */
-const seen = { stalls: 0, blocked: 0, debt: 0, largeBacked: 0, largeBroken: 0, zeroed: 0, sampleHits: 0, writes: 0, powerOffs: 0, zipf: 0, swapOut: 0, swapIn: 0 };
+const seen = { stalls: 0, blocked: 0, debt: 0, largeBacked: 0, largeBroken: 0, zeroed: 0, sampleHits: 0, writes: 0, powerOffs: 0, zipf: 0, swapOut: 0, swapIn: 0, shared: 0, cow: 0, tpsPasses: 0 };
 
-async function compare(sc: Scenario, beforeTick?: (sim: Simulation, t: number) => void): Promise<Simulation> {
-  const wasm = await createSimulation(sc, { wasm: WASM });
-  const ref = await createReferenceSimulation(sc);
+interface CompareOptions {
+  /** called on both simulations before each tick */
+  beforeTick?: (sim: Simulation, t: number) => void;
+  /** the expected distinct contents both engines' sharing tables are sized for (default: the policy's) */
+  shareExpected?: number;
+}
+
+/** A simulation on `engine` whose shareInit sizes the table for `expected` contents when given. */
+function onEngine(sc: Scenario, engine: Engine, expected?: number): Simulation {
+  if (expected !== undefined) {
+    const raw = engine.raw as unknown as Record<string, (...a: number[]) => number>;
+    const init = raw.shareInit;
+    raw.shareInit = (policy, _expected, seed) => init(policy, expected, seed);
+  }
+  return new Simulation(structuredClone(sc), engine, false);
+}
+
+async function compare(sc: Scenario, opts: CompareOptions = {}): Promise<Simulation> {
+  const { beforeTick, shareExpected } = opts;
+  const wasm = onEngine(sc, await loadEngine(WASM), shareExpected);
+  const reference = referenceEngine(await engineLayout());
+  const ref = Object.assign(onEngine(sc, reference.engine, shareExpected), { reference: reference.model });
   const ticks = Math.round(sc.duration / sc.tick);
   const tablesAt = new Set([Math.floor(ticks / 3), Math.floor((2 * ticks) / 3), ticks]);
   const k = wasm.engine.k;
@@ -57,6 +78,9 @@ async function compare(sc: Scenario, beforeTick?: (sim: Simulation, t: number) =
     seen.writes += c[k.C_WRITES];
     seen.swapOut += c[k.C_SWAP_OUT];
     seen.swapIn += c[k.C_SWAP_IN];
+    seen.shared += c[k.C_SHARE_MERGES];
+    seen.cow += c[k.C_COW_BREAKS];
+    seen.tpsPasses += c[k.C_SHARE_PASSES];
   }
   seen.powerOffs += wasm.log.filter((e) => e.kind === "powerOff" && e.ok).length;
   seen.zipf += wasm.vms.some((v) => v.phase.pattern.kind === "zipf") ? 1 : 0;
@@ -84,20 +108,21 @@ describe("WASM engine = reference model, tick by tick", () => {
     expect(seen.zipf, `zipf: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
     expect(seen.swapOut, `swapOut: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
     expect(seen.swapIn, `swapIn: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.shared, `shared: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.cow, `cow: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    expect(seen.tpsPasses, `tpsPasses: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
   });
 
   it("agrees when a tick runs out of time mid-batch (stalls cost more than the tick)", async () => {
     // 2 MiB of free memory for a VM touching 40 MiB: most first touches stall at 5 ms each, so a
     // tick's time is gone after ~200 of its 5000 touches and the rest of the batch is drawn unused
     const sc = build({
-      seed: 99, tick: 1, hostFrac: 0.05, largePages: false, swapRate: 0, samplePeriod: 5, sampleSize: 50,
-      vms: [{ pages: 10240, windows: false, bootTime: 0, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0,
+      seed: 99, tick: 1, hostFrac: 0.05, largePages: false, swapRate: 0, tps: 0, salting: 2, samplePeriod: 5, sampleSize: 50,
+      vms: [{ pages: 10240, windows: false, bootTime: 0, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0, share: 1,
         phases: [[1, { activeFrac: 1, touchRate: 5000, pattern: { kind: "uniform" }, writeRatio: 0.3 }]] }],
       events: [],
     });
-    await compare(sc);
-    const wasm = await createSimulation(sc);
-    wasm.step(5);
+    const wasm = await compare(sc);
     const k = wasm.engine.k;
     expect(wasm.engine.vmCounter(0, k.C_TOUCHES)).toBeLessThan(wasm.engine.vmCounter(0, k.C_DEMAND) / 2);
   });
@@ -106,18 +131,35 @@ describe("WASM engine = reference model, tick by tick", () => {
     // a VM with 90 % reserved has a swap file of a tenth of its pages; from t = 20 s the host is
     // told to swap all of it out: the file fills and the rest of each tick's victims stay
     const sc = build({
-      seed: 5, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 25600, samplePeriod: 10, sampleSize: 100,
-      vms: [{ pages: 8192, windows: true, bootTime: 5, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0.9,
+      seed: 5, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 25600, tps: 0, salting: 2, samplePeriod: 10, sampleSize: 100,
+      vms: [{ pages: 8192, windows: true, bootTime: 5, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0.9, share: 1,
         phases: [[1, { activeFrac: 1, touchRate: 3000, pattern: { kind: "uniform" }, writeRatio: 0.3 }]] }],
       events: [],
     });
-    const wasm = await compare(sc, (sim, t) => {
-      if (t === 20) sim.reclaim.pin(sim.vms[0], { swtgt: 8192 });
+    const wasm = await compare(sc, {
+      beforeTick: (sim, t) => {
+        if (t === 20) sim.reclaim.pin(sim.vms[0], { swtgt: 8192 });
+      },
     });
     const k = wasm.engine.k;
     expect(wasm.engine.vmCounter(0, k.C_SWAP_FULL)).toBeGreaterThan(0);
     expect(wasm.engine.vmCounter(0, k.C_SWAPPED)).toBe(wasm.engine.vmParam(0, k.P_SWAP_PAGES));
     expect(wasm.engine.vmCounter(0, k.C_SWAP_IN)).toBeGreaterThan(0);
+  });
+
+  it("agrees when the TPS table outgrows its first size (rebuilt larger, stale hints dropped)", async () => {
+    // tables sized for one content (1024 entries) while three clones of one image, salted apart,
+    // write thousands of distinct shareable pages: the table is rebuilt; host swap makes hints stale
+    const sc = build({
+      seed: 8, tick: 1, hostFrac: 0.6, largePages: false, swapRate: 25600, tps: 4, salting: 2, samplePeriod: 10, sampleSize: 100,
+      vms: [0, 1, 2].map(() => ({ pages: 6000, windows: false, bootTime: 0, image: "img-a" as const, content: { zero: 0.1, image: 0.4, duplicate: 0.2, duplicateCopies: 2 } as Case["vms"][number]["content"], powerOn: 0, reserved: 0, share: 1 as const,
+        phases: [[1, { activeFrac: 1, touchRate: 3000, pattern: { kind: "uniform" as const }, writeRatio: 0.7 as const }]] as Case["vms"][number]["phases"] })),
+      events: [],
+    });
+    const wasm = await compare(sc, { shareExpected: 1 });
+    const k = wasm.engine.k;
+    expect(wasm.engine.hostCounter(k.H_SHARE_TABLE_BYTES)).toBeGreaterThan(1024 * 16); // rebuilt at least once
+    expect(wasm.vms.reduce((a, v) => a + wasm.engine.vmCounter(v.index, k.C_SHARE_MERGES), 0)).toBeGreaterThan(0);
   });
 
   it("builds the same zipf quantile tables for working sets from 1 page to 2^24 pages", async () => {

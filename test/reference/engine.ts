@@ -21,6 +21,7 @@ export function referenceEngine(k: Layout): ReferenceEngine {
   const rec = new Records(k);
   const model = new Model(rec);
   const sharing = new Sharing(model);
+  model.sharing = sharing;
   const notModelled = (what: string) => () => {
     throw new NotModelled(what);
   };
@@ -54,10 +55,12 @@ export function referenceEngine(k: Layout): ReferenceEngine {
     },
     balloonVm: notModelled("ballooning"),
     swapVm: (vm: number, n: number) => model.swapVm(vm, n >>> 0),
-    // sharing (issue 3): set-up is accepted; a scan is not modelled yet
+    // sharing (issue 3): TPS is modelled, KSM is not yet
     shareInit: (policy: number, expected: number, seed: number) => sharing.init(policy, expected, seed >>> 0),
-    tpsScan: notModelled("TPS scanning"),
-    shareBreakLarge: notModelled("TPS breaking large pages"),
+    tpsScan: (vm: number, count: number) => sharing.tpsScan(vm, count >>> 0),
+    shareBreakLarge: (vm: number) => sharing.shareBreakLarge(vm),
+    tpsEntries: () => sharing.tpsEntries(),
+    tpsCapacity: () => sharing.capacity,
     ksmScan: notModelled("KSM scanning"),
     ksmUnmergeAll: notModelled("KSM unmerging"),
     ksmStat: () => 0,

@@ -5,15 +5,17 @@
 // tick, and whole page tables now and then. It also is the baseline of the benchmarks
 // (bench/scale.bench.ts). A test and bench asset, not part of the product.
 //
-// Covered (each function names the assembly function it mirrors):
+// Covered (each function names the assembly function it mirrors; page sharing is in share.ts):
 //   machine memory: whole 2 MiB frames + loose pages, overhead            assembly/machine.ts
 //   page table: first touch, large pages, breaking, power-off, checks     assembly/pagetable.ts
 //   content keys of written pages                                         assembly/content.ts
 //   the workload's touches (patterns, batches, time budget), boot zeroing assembly/workload.ts
 //   active-memory sampling and the true active count                     assembly/sample.ts
 //   host swap: random victims, swap-out, swap-in on a touch (HDD swap file) assembly/swap.ts
+//   TPS: the scanner, hints, frames, copy-on-write, share before swap     share.ts here, assembly/share.ts
 // Mechanisms not modelled yet throw NotModelled when a scenario reaches them (README.md here).
 import type { Records } from "./records.js";
+import type { Sharing } from "./share.js";
 import { Xoshiro128, mix32, mulHi } from "./rng.js";
 
 /** Host-side state of a guest page; the index is the engine's code (page meta bits 0-2). */
@@ -69,7 +71,9 @@ export class Page {
   sampled = false;
   /** tick number mod 65536 of the last guest touch */
   epoch = 0;
-  /** page meta bits 8-15, owned by the reclamation mechanisms (none of them is modelled yet) */
+  /** TPS: hashed by the scanner and left a hint (or unique, or in a large page): COWH */
+  hinted = false;
+  /** page meta bits 12-15, owned by the reclamation mechanisms not modelled yet */
   reclaim = 0;
   /** content: 0 the zero page, KEY_UNIQUE like nothing else, else a shareable key */
   key = KEY_ZERO;
@@ -82,7 +86,8 @@ export class Page {
       (this.dirty ? 1 << 4 : 0) |
       (this.sampled ? 1 << 5 : 0) |
       (GUEST_CLASSES.indexOf(this.guest) << 6) |
-      (this.reclaim << 8) |
+      (this.hinted ? 1 << 8 : 0) |
+      (this.reclaim << 12) |
       (this.epoch << 16);
     return [meta >>> 0, this.key >>> 0];
   }
@@ -111,6 +116,8 @@ export class Vm {
 /** The engine core over Records: what assembly/index.ts exports, mirrored function by function. */
 export class Model {
   readonly vms: Vm[] = [];
+  /** page sharing (share.ts here), set by engine.ts */
+  sharing!: Sharing;
   hostRng: Xoshiro128 | null = null;
   /** the time model (assembly/swap.ts configureReclaim), microseconds; 0: every touch runs */
   tickUs = 0;
@@ -220,7 +227,7 @@ export class Model {
 
   // ---- page table (assembly/pagetable.ts) ----
 
-  private setState(vm: Vm, page: Page, state: HostState): void {
+  setState(vm: Vm, page: Page, state: HostState): void {
     const { rec, k } = this;
     rec.add(vm.index, k.C_UNBACKED + HOST_STATES.indexOf(page.state), -1);
     rec.add(vm.index, k.C_UNBACKED + HOST_STATES.indexOf(state), 1);
@@ -290,6 +297,7 @@ export class Model {
   releaseVm(index: number): void {
     const { rec, k } = this;
     const vm = this.vms[index];
+    this.sharing.releaseVm(vm); // shared pages leave their frames first
     let loose = 0;
     let large = 0;
     for (let r = 0; r < vm.regions.length; r++) {
@@ -299,7 +307,7 @@ export class Model {
       else for (let p = first; p < last; p++) if (vm.pages[p].state === "private") loose++;
       for (let p = first; p < last; p++) {
         // a swapped page holds no machine page: its slot in the swap file simply goes
-        if (vm.pages[p].state === "shared" || vm.pages[p].state === "ballooned" || vm.pages[p].state === "compressed") {
+        if (vm.pages[p].state === "ballooned" || vm.pages[p].state === "compressed") {
           throw new NotModelled(`power-off of a VM with ${vm.pages[p].state} pages`);
         }
         vm.pages[p] = new Page();
@@ -434,6 +442,7 @@ export class Model {
     const hotT = rec.param(index, k.P_HOT_T);
     const content = this.contentOf(index);
     let reads = 0, writes = 0, stalls = 0, sampled = 0, nBlocked = 0, ran = 0, fSwap = 0;
+    let cowWait = 0;
     const t0 = this.tickUs > 0 ? this.tickUs / count : 0;
     const budget = this.tickUs > 0 ? this.tickUs - rec.counter(index, k.C_DEBT_US) : Infinity;
     let elapsed = 0, allocWait = 0, waited = 0;
@@ -462,7 +471,15 @@ export class Model {
           }
           if (page.reclaim !== 0) throw new NotModelled("guest faults on pages the guest gave up");
         } else if (page.state === "shared" && isWrite[j]) {
-          throw new NotModelled("copy-on-write breaks of shared pages");
+          // a write to a shared page breaks copy-on-write: a private copy, which costs latCow
+          if (blocked || !this.sharing.cow(vm, page)) {
+            stalls++;
+            elapsed += this.latAlloc;
+            allocWait += this.latAlloc;
+            continue;
+          }
+          elapsed += this.latCow;
+          cowWait += this.latCow;
         } else if (page.state === "swapped") {
           // the host reads the page back into a free machine page; none free, or a blocked VM: wait
           fSwap++;
@@ -498,9 +515,9 @@ export class Model {
     const debt = this.tickUs > 0 ? Math.max(0, elapsed - budget) : 0;
     rec.set(index, k.C_DEBT_US, debt);
     rec.add(index, k.C_DEMAND, count);
-    rec.add(index, k.C_STALL_US, waited + allocWait + 0);
+    rec.add(index, k.C_STALL_US, waited + allocWait + cowWait);
     rec.add(index, k.C_LAT_ALLOC_US, allocWait);
-    rec.add(index, k.C_LAT_COW_US, 0);
+    rec.add(index, k.C_LAT_COW_US, cowWait);
     rec.add(index, k.C_TOUCHES, ran);
     rec.add(index, k.C_READS, reads);
     rec.add(index, k.C_WRITES, writes);
@@ -592,9 +609,7 @@ export class Model {
     const { rec, k } = this;
     const r = Math.floor(ppn / REGION_PAGES);
     if (vm.regions[r] === "large") this.breakLarge(vm, r);
-    if (rec.hostParam(k.HP_SHARE_POLICY) === 1 && rec.hostParam(k.HP_SHARE_ON) !== 0 && rec.param(vm.index, k.P_SHARE_ON) !== 0) {
-      throw new NotModelled("TPS sharing before swap");
-    }
+    if (this.sharing.shareBeforeSwap(vm, ppn)) return true;
     if (rec.param(vm.index, k.P_ZIP_CAP_KB) !== 0 && this.compressible(vm, ppn)) throw new NotModelled("memory compression");
     if (rec.counter(vm.index, k.C_SWAPPED) < rec.param(vm.index, k.P_SWAP_PAGES)) {
       rec.addHost(k.H_PRIVATE, -1); // the machine page goes back loose (dropResident)

@@ -1,10 +1,11 @@
 // Random small scenarios inside the reference model's coverage (README.md here), for the
 // differential test (test/differential.test.ts): fast-check arbitraries and the Scenario they build.
-// TPS off, compression off, no balloon driver, no SSD cache; host swap on or off; memory from
-// roomy to a third of what the VMs are configured with.
+// ESXi TPS on or off (salting of every kind), host swap on or off, compression off, no balloon
+// driver, no SSD cache; memory from roomy to a third of what the VMs are configured with.
 import fc from "fast-check";
 import type { Pattern, Scenario, ScenarioEvent, VmConfig } from "../../src/scenario/types.js";
 import { scenario, vm, MiB } from "../helpers.js";
+import { defaults, VM_SETTINGS } from "../../src/scenario/settings.js";
 
 const PAGE = 4096;
 
@@ -35,6 +36,8 @@ const vmArb = fc.record({
   powerOn: fc.option(fc.integer({ min: 0, max: 20 }), { freq: 4 }),
   /** reservation as a fraction of memory: the swap file is configured − reservation */
   reserved: fc.constantFrom<number>(0, 0, 0.5, 0.97),
+  /** sched.mem.pshare.enable */
+  share: fc.constantFrom(1, 1, 1, 0),
   phases: fc.array(fc.tuple(fc.integer({ min: 1, max: 60 }), phaseArb), { minLength: 1, maxLength: 3 }),
 });
 
@@ -54,6 +57,9 @@ export const caseArb = fc.record({
   largePages: fc.boolean(),
   /** host swap-out, pages/s per VM (Vmemsim.SwapOutRate); 0: no host swapping */
   swapRate: fc.constantFrom(0, 300, 25600),
+  /** Mem.ShareScanGHz (0: TPS off) and Mem.ShareForceSalting */
+  tps: fc.constantFrom(0, 4, 4),
+  salting: fc.constantFrom(0, 1, 2),
   samplePeriod: fc.integer({ min: 3, max: 20 }),
   sampleSize: fc.integer({ min: 1, max: 300 }),
   vms: fc.array(vmArb, { minLength: 1, maxLength: 4 }),
@@ -85,6 +91,7 @@ export function build(c: Case): Scenario {
       memory,
       overhead,
       reservation: Math.floor((v.reserved * memory) / PAGE) * PAGE,
+      settings: { ...defaults(VM_SETTINGS), "sched.mem.pshare.enable": v.share },
       image: v.image,
       content: v.content,
       guest: { os: v.windows ? "windows" : "linux", balloonDriver: false, pageFile: memory, bootTime: v.bootTime },
@@ -114,7 +121,9 @@ export function build(c: Case): Scenario {
   const base = scenario({
     hostMemory,
     settings: {
-      "Mem.ShareScanGHz": 0, // TPS not modelled yet
+      "Mem.ShareScanGHz": c.tps,
+      "Mem.ShareForceSalting": c.salting,
+      "Mem.ShareScanTime": 10, // the shortest: each VM scanned whole every 10 minutes
       "Mem.MemZipEnable": 0, // compression not modelled yet: victims go to the swap file
       "Vmemsim.SwapOutRate": c.swapRate,
       "Mem.AllocGuestLargePage": c.largePages ? 1 : 0,
