@@ -4,7 +4,10 @@ import type { Simulation } from "../../src/sim/simulation.js";
 import type { Model } from "./model.js";
 
 /** Parameters the engine writes (addresses such as P_PAGE_BASE differ between the two by design). */
-const ENGINE_PARAMS = ["P_PAGES", "P_POWERED", "P_OVERHEAD", "P_SWEEP", "P_TOUCH_SPAN", "P_SAMPLE_N", "P_BLOCKED"];
+const ENGINE_PARAMS = [
+  "P_PAGES", "P_POWERED", "P_OVERHEAD", "P_SWEEP", "P_TOUCH_SPAN", "P_SAMPLE_N", "P_BLOCKED", "P_SHARE_STEP", "P_SHARE_PPN",
+  "P_SHARE_DONE", "P_ZIP_SLOTS", "P_ZIP_HEAD",
+];
 
 function nameOf(k: Simulation["engine"]["k"], prefix: string, index: number): string {
   return Object.keys(k).find((n) => n.startsWith(prefix) && k[n] === index) ?? `${prefix}#${index}`;

@@ -8,6 +8,7 @@ import type { Scenario } from "../../src/scenario/types.js";
 import { Model, NotModelled } from "./model.js";
 import { Records, engineLayout, type Layout } from "./records.js";
 import { Sharing } from "./share.js";
+import { Reclaim } from "./reclaim.js";
 
 export { NotModelled } from "./model.js";
 
@@ -22,6 +23,8 @@ export function referenceEngine(k: Layout): ReferenceEngine {
   const model = new Model(rec);
   const sharing = new Sharing(model);
   model.sharing = sharing;
+  const reclaim = new Reclaim(model);
+  model.reclaim = reclaim;
   const notModelled = (what: string) => () => {
     throw new NotModelled(what);
   };
@@ -42,19 +45,18 @@ export function referenceEngine(k: Layout): ReferenceEngine {
     sampleInit: (vm: number, seed: number) => model.sampleInit(vm, seed >>> 0),
     samplePeriod: (vm: number, n: number) => model.samplePeriod(vm, n >>> 0),
     sampleStop: (vm: number) => model.sampleStop(vm),
-    // reclamation (issue 5): the time model and host swap to the swap file are modelled
-    configureReclaim: (tick: number, hdd: number, _ssd: number, _unzip: number, cow: number, _guest: number, alloc: number) => {
+    // reclamation (issue 5): the time model, host swap, compression, the SSD cache; not ballooning
+    configureReclaim: (tick: number, hdd: number, ssd: number, unzip: number, cow: number, _guest: number, alloc: number) => {
       model.tickUs = tick;
-      model.latSwapHdd = hdd;
+      reclaim.latSwapHdd = hdd;
+      reclaim.latSwapSsd = ssd;
+      reclaim.latUnzip = unzip;
       model.latCow = cow;
       model.latAlloc = alloc;
     },
-    setSwapCache: (slots: number) => {
-      if (slots !== 0) throw new NotModelled("the SSD swap cache");
-      return 1;
-    },
+    setSwapCache: (slots: number) => reclaim.setSwapCache(slots >>> 0),
     balloonVm: notModelled("ballooning"),
-    swapVm: (vm: number, n: number) => model.swapVm(vm, n >>> 0),
+    swapVm: (vm: number, n: number) => reclaim.swapVm(vm, n >>> 0),
     // sharing (issue 3): TPS is modelled, KSM is not yet
     shareInit: (policy: number, expected: number, seed: number) => sharing.init(policy, expected, seed >>> 0),
     tpsScan: (vm: number, count: number) => sharing.tpsScan(vm, count >>> 0),

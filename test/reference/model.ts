@@ -11,11 +11,12 @@
 //   content keys of written pages                                         assembly/content.ts
 //   the workload's touches (patterns, batches, time budget), boot zeroing assembly/workload.ts
 //   active-memory sampling and the true active count                     assembly/sample.ts
-//   host swap: random victims, swap-out, swap-in on a touch (HDD swap file) assembly/swap.ts
 //   TPS: the scanner, hints, frames, copy-on-write, share before swap     share.ts here, assembly/share.ts
+//   host swap, compression cache, SSD host cache, swap-in, decompression  reclaim.ts here, assembly/swap.ts, compress.ts
 // Mechanisms not modelled yet throw NotModelled when a scenario reaches them (README.md here).
 import type { Records } from "./records.js";
 import type { Sharing } from "./share.js";
+import type { Reclaim } from "./reclaim.js";
 import { Xoshiro128, mix32, mulHi } from "./rng.js";
 
 /** Host-side state of a guest page; the index is the engine's code (page meta bits 0-2). */
@@ -73,8 +74,13 @@ export class Page {
   epoch = 0;
   /** TPS: hashed by the scanner and left a hint (or unique, or in a large page): COWH */
   hinted = false;
-  /** page meta bits 12-15, owned by the reclamation mechanisms not modelled yet */
-  reclaim = 0;
+  /** the guest holds no copy (bit 12, ballooning: not modelled yet) */
+  guestOut = false;
+  /** a swapped page in the SSD host cache: its slot there (bit 13; the entry's key field holds it) */
+  ssdSlot = -1;
+  /** a compressed page: its size class (bits 14-15) and ring slot (the entry's key field holds it) */
+  zipClass = 0;
+  zipSlot = -1;
   /** content: 0 the zero page, KEY_UNIQUE like nothing else, else a shareable key */
   key = KEY_ZERO;
 
@@ -87,9 +93,12 @@ export class Page {
       (this.sampled ? 1 << 5 : 0) |
       (GUEST_CLASSES.indexOf(this.guest) << 6) |
       (this.hinted ? 1 << 8 : 0) |
-      (this.reclaim << 12) |
+      (this.guestOut ? 1 << 12 : 0) |
+      (this.ssdSlot >= 0 ? 1 << 13 : 0) |
+      (this.zipClass << 14) |
       (this.epoch << 16);
-    return [meta >>> 0, this.key >>> 0];
+    const key = this.zipSlot >= 0 ? this.zipSlot : this.ssdSlot >= 0 ? this.ssdSlot : this.key;
+    return [meta >>> 0, key >>> 0];
   }
 }
 
@@ -116,14 +125,14 @@ export class Vm {
 /** The engine core over Records: what assembly/index.ts exports, mirrored function by function. */
 export class Model {
   readonly vms: Vm[] = [];
-  /** page sharing (share.ts here), set by engine.ts */
+  /** page sharing and reclamation (share.ts, reclaim.ts here), set by engine.ts */
   sharing!: Sharing;
+  reclaim!: Reclaim;
   hostRng: Xoshiro128 | null = null;
   /** the time model (assembly/swap.ts configureReclaim), microseconds; 0: every touch runs */
   tickUs = 0;
   latAlloc = 0;
   latCow = 0;
-  latSwapHdd = 0;
   readonly k: Records["k"];
 
   constructor(readonly rec: Records) {
@@ -197,32 +206,13 @@ export class Model {
   powerOff(index: number): void {
     const { rec, k } = this;
     if (rec.param(index, k.P_POWERED) === 0) return;
-    this.releaseReclaim(index);
+    this.reclaim.releaseVm(this.vms[index]); // compression cache, SSD slots, gauges
     this.releaseVm(index);
     const overhead = rec.param(index, k.P_OVERHEAD);
     rec.addHost(k.H_OVHD, -overhead);
     rec.addHost(k.H_FREE_SMALL, overhead);
     rec.setParam(index, k.P_OVERHEAD, 0);
     rec.setParam(index, k.P_POWERED, 0);
-  }
-
-  /**
-   * Power-off of the reclamation state (assembly/swap.ts releaseReclaim): SSD slots go stale, the
-   * compression cache's pages return loose, the per-VM gauges read 0. (Nothing is ever compressed
-   * or in the SSD cache while the reference does not model those mechanisms, but the counts
-   * follow the engine's arithmetic all the same.)
-   */
-  private releaseReclaim(index: number): void {
-    const { rec, k } = this;
-    rec.addHost(k.H_SSD_USED, -rec.counter(index, k.C_SSD_PAGES));
-    const zipPages = rec.counter(index, k.C_ZIP_CACHE);
-    rec.addHost(k.H_FREE_SMALL, zipPages);
-    rec.addHost(k.H_ZIP_CACHE, -zipPages);
-    rec.add(index, k.C_ZIP_CACHE, -zipPages);
-    rec.add(index, k.C_ZIP_KB, -rec.counter(index, k.C_ZIP_KB));
-    for (const gauge of [k.C_DEBT_US, k.C_MCTL_FREE, k.C_GOUT_CACHE, k.C_GOUT_ANON, k.C_MCTL_SHORT, k.C_SSD_PAGES]) {
-      rec.add(index, gauge, -rec.counter(index, gauge));
-    }
   }
 
   // ---- page table (assembly/pagetable.ts) ----
@@ -306,8 +296,8 @@ export class Model {
       if (vm.regions[r] === "large") large++;
       else for (let p = first; p < last; p++) if (vm.pages[p].state === "private") loose++;
       for (let p = first; p < last; p++) {
-        // a swapped page holds no machine page: its slot in the swap file simply goes
-        if (vm.pages[p].state === "ballooned" || vm.pages[p].state === "compressed") {
+        // a swapped or compressed page holds no machine page of its own: its slot simply goes
+        if (vm.pages[p].state === "ballooned") {
           throw new NotModelled(`power-off of a VM with ${vm.pages[p].state} pages`);
         }
         vm.pages[p] = new Page();
@@ -441,7 +431,7 @@ export class Model {
     const hot = rec.param(index, k.P_HOT);
     const hotT = rec.param(index, k.P_HOT_T);
     const content = this.contentOf(index);
-    let reads = 0, writes = 0, stalls = 0, sampled = 0, nBlocked = 0, ran = 0, fSwap = 0;
+    let reads = 0, writes = 0, stalls = 0, sampled = 0, nBlocked = 0, ran = 0, fSwap = 0, fZip = 0;
     let cowWait = 0;
     const t0 = this.tickUs > 0 ? this.tickUs / count : 0;
     const budget = this.tickUs > 0 ? this.tickUs - rec.counter(index, k.C_DEBT_US) : Infinity;
@@ -469,7 +459,7 @@ export class Model {
             allocWait += this.latAlloc;
             continue;
           }
-          if (page.reclaim !== 0) throw new NotModelled("guest faults on pages the guest gave up");
+          if (page.guestOut) throw new NotModelled("guest faults on pages the guest gave up");
         } else if (page.state === "shared" && isWrite[j]) {
           // a write to a shared page breaks copy-on-write: a private copy, which costs latCow
           if (blocked || !this.sharing.cow(vm, page)) {
@@ -480,10 +470,12 @@ export class Model {
           }
           elapsed += this.latCow;
           cowWait += this.latCow;
-        } else if (page.state === "swapped") {
-          // the host reads the page back into a free machine page; none free, or a blocked VM: wait
-          fSwap++;
-          const l = this.hostFault(vm, page);
+        } else if (page.state === "swapped" || page.state === "compressed") {
+          // the host reads the page back or decompresses it into a free machine page; none free,
+          // or a blocked VM: the touch waits
+          if (page.state === "compressed") fZip++;
+          else fSwap++;
+          const l = this.reclaim.hostFault(vm, page);
           if (l < 0) {
             stalls++;
             elapsed += this.latAlloc;
@@ -523,7 +515,7 @@ export class Model {
     rec.add(index, k.C_WRITES, writes);
     rec.add(index, k.C_ALLOC_STALLS, stalls);
     rec.add(index, k.C_FAULT_BALLOONED, 0);
-    rec.add(index, k.C_FAULT_COMPRESSED, 0);
+    rec.add(index, k.C_FAULT_COMPRESSED, fZip);
     rec.add(index, k.C_FAULT_SWAPPED, fSwap);
     rec.add(index, k.C_SAMPLE_HITS, sampled);
     rec.add(index, k.C_BLOCKED, nBlocked);
@@ -563,88 +555,6 @@ export class Model {
     rec.add(index, k.C_ZEROED, zeroed);
     rec.add(index, k.C_SAMPLE_HITS, sampled);
     return size - ppn;
-  }
-
-  // ---- host swap (assembly/swap.ts) ----
-
-  /**
-   * Reclaim up to `n` resident private pages of the VM, chosen at random (swapVm): candidates are
-   * drawn 64 at a time from the VM's victim stream (all 64 drawn even when fewer are needed), up to
-   * 16 n + 1024 of them; when they run out, a walk from a random page takes the private pages it
-   * meets. Returns the pages taken; fewer when the swap file is full.
-   */
-  swapVm(index: number, n: number): number {
-    const vm = this.vms[index];
-    const size = vm.pages.length;
-    if (n === 0 || size === 0) return 0;
-    let got = 0;
-    let tries = (Math.imul(n, 16) + 1024) >>> 0;
-    while (got < n && tries > 0) {
-      const k = Math.min(64, tries);
-      tries -= k;
-      const candidates: number[] = [];
-      for (let j = 0; j < k; j++) candidates.push(vm.victimRng.below(size));
-      for (let j = 0; j < k && got < n; j++) {
-        const ppn = candidates[j];
-        if (vm.pages[ppn].state !== "private") continue;
-        if (!this.evict(vm, ppn)) return got;
-        got++;
-      }
-    }
-    if (got < n && this.rec.counter(index, this.k.C_PRIVATE) > 0) {
-      let ppn = vm.victimRng.below(size);
-      for (let i = 0; i < size && got < n; i++) {
-        if (vm.pages[ppn].state === "private") {
-          if (!this.evict(vm, ppn)) return got;
-          got++;
-        }
-        ppn = ppn + 1 === size ? 0 : ppn + 1;
-      }
-    }
-    return got;
-  }
-
-  /** One victim (evict): its large page broken, then sharing, compression, else the swap file. */
-  private evict(vm: Vm, ppn: number): boolean {
-    const { rec, k } = this;
-    const r = Math.floor(ppn / REGION_PAGES);
-    if (vm.regions[r] === "large") this.breakLarge(vm, r);
-    if (this.sharing.shareBeforeSwap(vm, ppn)) return true;
-    if (rec.param(vm.index, k.P_ZIP_CAP_KB) !== 0 && this.compressible(vm, ppn)) throw new NotModelled("memory compression");
-    if (rec.counter(vm.index, k.C_SWAPPED) < rec.param(vm.index, k.P_SWAP_PAGES)) {
-      rec.addHost(k.H_PRIVATE, -1); // the machine page goes back loose (dropResident)
-      rec.addHost(k.H_FREE_SMALL, 1);
-      this.setState(vm, vm.pages[ppn], "swapped");
-      rec.add(vm.index, k.C_SWAP_OUT, 1);
-      return true;
-    }
-    rec.add(vm.index, k.C_SWAP_FULL, 1);
-    return false;
-  }
-
-  /** Whether the page would compress into a 2 KB or 1 KB slot (compress.ts zipClass). */
-  private compressible(vm: Vm, ppn: number): boolean {
-    const { rec, k } = this;
-    const key = vm.pages[ppn].key;
-    if (key === KEY_ZERO) return true;
-    const h = key === KEY_UNIQUE ? mix32((rec.param(vm.index, k.P_CLASS_SEED) ^ mix32((ppn ^ 0x7f4a7c15) >>> 0)) >>> 0) : mix32((key ^ 0x2545f491) >>> 0);
-    return h < rec.param(vm.index, k.P_ZIP_T2);
-  }
-
-  /** A guest touch of a swapped page (hostFault): read it in; -1 when it must wait for memory. */
-  private hostFault(vm: Vm, page: Page): number {
-    const { rec, k } = this;
-    if (rec.param(vm.index, k.P_BLOCKED) !== 0) {
-      rec.add(vm.index, k.C_BLOCKED, 1);
-      return -1;
-    }
-    if (!this.allocSmall()) return -1;
-    const lat = this.latSwapHdd;
-    this.setState(vm, page, "private");
-    rec.addHost(k.H_PRIVATE, 1);
-    rec.add(vm.index, k.C_SWAP_IN, 1);
-    rec.add(vm.index, k.C_LAT_SWAP_US, lat);
-    return lat;
   }
 
   // ---- active-memory sampling (assembly/sample.ts) ----

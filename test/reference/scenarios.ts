@@ -1,7 +1,8 @@
 // Random small scenarios inside the reference model's coverage (README.md here), for the
 // differential test (test/differential.test.ts): fast-check arbitraries and the Scenario they build.
-// ESXi TPS on or off (salting of every kind), host swap on or off, compression off, no balloon
-// driver, no SSD cache; memory from roomy to a third of what the VMs are configured with.
+// ESXi TPS on or off (salting of every kind), host swap, compression and the SSD host cache on or
+// off (the cache resized by events), no balloon driver; memory from roomy to a third of what the
+// VMs are configured with.
 import fc from "fast-check";
 import type { Pattern, Scenario, ScenarioEvent, VmConfig } from "../../src/scenario/types.js";
 import { scenario, vm, MiB } from "../helpers.js";
@@ -43,7 +44,9 @@ const vmArb = fc.record({
 
 const eventArb = fc.record({
   at: fc.integer({ min: 0, max: 60 }),
-  kind: fc.constantFrom("powerOn", "powerOff", "workload", "largePages"),
+  kind: fc.constantFrom("powerOn", "powerOff", "workload", "largePages", "swapCache"),
+  /** Vmemsim.SwapCacheMB set by a swapCache event */
+  cacheMb: fc.constantFrom(0, 1, 4),
   vm: fc.nat(),
   phase: phaseArb,
   on: fc.boolean(),
@@ -60,6 +63,9 @@ export const caseArb = fc.record({
   /** Mem.ShareScanGHz (0: TPS off) and Mem.ShareForceSalting */
   tps: fc.constantFrom(0, 4, 4),
   salting: fc.constantFrom(0, 1, 2),
+  /** Mem.MemZipEnable, and the SSD host cache (Vmemsim.SwapCacheMB: 256 slots per MB) */
+  zip: fc.constantFrom(0, 1),
+  cacheMb: fc.constantFrom(0, 0, 1, 8),
   samplePeriod: fc.integer({ min: 3, max: 20 }),
   sampleSize: fc.integer({ min: 1, max: 300 }),
   vms: fc.array(vmArb, { minLength: 1, maxLength: 4 }),
@@ -113,6 +119,8 @@ export function build(c: Case): Scenario {
           return { at, kind: "powerOff", vms: [target.name] };
         case "workload":
           return { at, kind: "workload", vms: [target.name], phase: phaseOf(e.phase, target.memory) };
+        case "swapCache":
+          return { at, kind: "setHost", settings: { "Vmemsim.SwapCacheMB": e.cacheMb }, ksm: {} };
         default:
           return { at, kind: "setHost", settings: { "Mem.AllocGuestLargePage": e.on ? 1 : 0 }, ksm: {} };
       }
@@ -124,7 +132,8 @@ export function build(c: Case): Scenario {
       "Mem.ShareScanGHz": c.tps,
       "Mem.ShareForceSalting": c.salting,
       "Mem.ShareScanTime": 10, // the shortest: each VM scanned whole every 10 minutes
-      "Mem.MemZipEnable": 0, // compression not modelled yet: victims go to the swap file
+      "Mem.MemZipEnable": c.zip,
+      "Vmemsim.SwapCacheMB": c.cacheMb,
       "Vmemsim.SwapOutRate": c.swapRate,
       "Mem.AllocGuestLargePage": c.largePages ? 1 : 0,
       "Mem.SamplePeriod": c.samplePeriod,
