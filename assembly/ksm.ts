@@ -717,7 +717,7 @@ export function ksmCursorPpn(): u32 {
   return curPpn;
 }
 
-/** KSM checks of one VM (share.ts shareCheckVm codes 8-11). */
+/** KSM checks of one VM (share.ts shareCheckVm codes 30-33). */
 export function ksmCheckVm(vm: u32): i32 {
   const pages = vmI(vm, P_PAGES);
   const words = vmI(vm, P_KSM_RMAP);
@@ -748,7 +748,7 @@ export function ksmCheckVm(vm: u32): i32 {
   return 0;
 }
 
-/** KSM checks of the host: the trees against the pages and the sysfs counters. 0 or 4. */
+/** KSM checks of the host: the trees against the pages and the sysfs counters. 0 or 31. */
 export function ksmCheckHost(): i32 {
   const nvms = hostI(HP_NVMS);
   let items: f64 = 0, unshared: f64 = 0, zeroPages: f64 = 0, stableItems: f64 = 0, mapped: f64 = 0;

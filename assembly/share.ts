@@ -28,6 +28,8 @@
 //  * A write to a shared page (workload.ts) breaks copy-on-write: `shareCow` gives the writer a
 //    private page and drops the frame's refcount; the last sharer keeps the frame's page.
 //  * `shareBeforeSwap` tries to share one page right before it is swapped.
+//  * The scanner leaves M_DIRTY alone: a hint is rechecked by its content, not by a dirty bit (KSM's
+//    checksum filter is what uses it).
 //
 // Accounting: a frame's machine page is H_COMMON; the guest pages mapped to frames are the VMs'
 // C_SHARED (esxtop SHRD), of them zero pages C_SHARED_ZERO (ZERO), hinted pages C_HINTS (COWH).
@@ -611,9 +613,9 @@ export function shareFloorPass(vm: u32, randomOrder: u32): u32 {
 }
 
 /**
- * Sharing checks of one VM (--check), after pagetable's: 0 when they hold, else
- * 8 shared zero pages ≠ ZERO counter, 9 hinted pages ≠ COWH counter (TPS) or rmap items ≠ the
- * VM's ksm_rmap_items (KSM), 10 cross-VM shared pages ≠ C_SHARED_X, 11 KSM flags inconsistent.
+ * Sharing checks of one VM (--check), after pagetable's and reclamation's: 0 when they hold, else
+ * 30 shared zero pages ≠ ZERO counter, 31 hinted pages ≠ COWH counter (TPS) or rmap items ≠ the
+ * VM's ksm_rmap_items (KSM), 32 cross-VM shared pages ≠ C_SHARED_X, 33 KSM flags inconsistent.
  */
 export function shareCheckVm(vm: u32): i32 {
   const policy = hostI(HP_SHARE_POLICY);
@@ -637,8 +639,8 @@ export function shareCheckVm(vm: u32): i32 {
 }
 
 /**
- * Host sharing checks (--check): 0 when they hold, else 3 frames ≠ H_COMMON or refcounts ≠ the
- * shared pages of all VMs (TPS), 4 a KSM tree or counter inconsistent (ksm.ts).
+ * Host sharing checks (--check): 0 when they hold, else 30 frames ≠ H_COMMON or refcounts ≠ the
+ * shared pages of all VMs (TPS), 31 a KSM tree or counter inconsistent (ksm.ts).
  */
 export function shareCheckHost(): i32 {
   const policy = hostI(HP_SHARE_POLICY);

@@ -73,7 +73,9 @@ export default async function shareBench(ctx: BenchContext): Promise<BenchRecord
       rec(`TPS pass / random-order floor, ${M}`, round(nsSteady / nsRandom, 1), "x", `floor ${round(nsRandom, 2)} ns/page: the same entries read in the scanner's random order`);
       const bytes = sim.engine.hostCounter(k.H_SHARE_TABLE_BYTES);
       const entries = raw.tpsEntries();
-      rec(`TPS table bytes per guest page, ${M}`, round(bytes / pages, 2), "B/page", `${round(bytes / 2 ** 20)} MiB reserved (incl. outgrown blocks), ${entries} entries = ${round((entries * 16) / pages, 2)} B/page live`);
+      // tracked: the pages the table stands for (zero, image and duplicate pages; unique ones need no entry)
+      const tracked = Math.round(pages * CONTENT.zero) + Math.round(pages * CONTENT.image) + Math.round(pages * CONTENT.duplicate);
+      rec(`TPS table bytes per guest page, ${M}`, round(bytes / pages, 2), "B/page", `${round(bytes / 2 ** 20)} MiB reserved (incl. outgrown blocks); ${round(bytes / tracked, 1)} B per tracked (shareable) page; ${entries} live entries = ${round((entries * 16) / tracked, 1)} B per tracked page`);
       sim = null; // let its linear memory go before the next
     }
     // ---- KSM ----

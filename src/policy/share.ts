@@ -26,9 +26,9 @@ export const VM_SALT = 0x8000_0000;
 
 /**
  * Pages per second ksmd gets through when sleep_millisecs = 0 (it never sleeps), of the order the
- * real kernel reached on the development machine: 125,000-195,000 pages/s over the two full scans
- * that merge 100,000-400,000 pages (25 % distinct), 670,000 in a scan that only takes checksums
- * (docs/validation.md "Simulated KSM against the real one").
+ * real kernel reached on the development machine: 90,000-200,000 pages/s over the two full scans
+ * that merge 100,000-1,000,000 pages (25 % distinct), 670,000 in a scan that only takes checksums
+ * (docs/benchmarks.md "Page sharing").
  */
 export const KSMD_BUSY_PAGES_PER_S = 200_000;
 
