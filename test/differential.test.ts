@@ -3,11 +3,12 @@
 // seed → the same counters from both, every tick; the same samples (esxtop rows); the same page
 // tables, region tables and zipf tables at the end and twice on the way.
 //
-// The scenarios stay inside what the reference models (test/reference/README.md): ESXi TPS,
-// host swap, compression and the SSD cache, each on or off; no balloon driver. Memory runs out in
-// many of them: touches stall, the scheduler blocks VMs, TPS breaks large pages and shares at its
-// active rate, the host swaps random victims (sharing them first, compressing them when it can),
-// and touches read or decompress them back in.
+// The scenarios stay inside what the reference models (test/reference/README.md): ESXi TPS, host
+// swap, compression, the SSD cache and balloon drivers, each on or off (KSM is not modelled).
+// Memory runs out in many of them: touches stall, the scheduler blocks VMs, TPS breaks large pages
+// and shares at its active rate, balloons inflate (the guest gives free pages, drops cache, pages
+// out), the host swaps random victims (sharing, compressing them first), and touches read,
+// decompress, page in or take back from the balloon.
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
@@ -25,7 +26,7 @@ const RUNS = Number(process.env.VMEMSIM_DIFF_RUNS ?? 24);
 const WASM = process.env.VMEMSIM_DIFF_WASM ? readFileSync(process.env.VMEMSIM_DIFF_WASM) : undefined;
 
 /** What the runs went through, so the test can tell it exercised the paths it claims to. */
-const seen = { stalls: 0, blocked: 0, debt: 0, largeBacked: 0, largeBroken: 0, zeroed: 0, sampleHits: 0, writes: 0, powerOffs: 0, zipf: 0, swapOut: 0, swapIn: 0, shared: 0, cow: 0, tpsPasses: 0, zipOut: 0, zipIn: 0, zipEvict: 0, ssdOut: 0, ssdIn: 0 };
+const seen = { stalls: 0, blocked: 0, debt: 0, largeBacked: 0, largeBroken: 0, zeroed: 0, sampleHits: 0, writes: 0, powerOffs: 0, zipf: 0, swapOut: 0, swapIn: 0, shared: 0, cow: 0, tpsPasses: 0, zipOut: 0, zipIn: 0, zipEvict: 0, ssdOut: 0, ssdIn: 0, mctlIn: 0, mctlOut: 0, gswapOut: 0, gswapIn: 0, gcacheMiss: 0, takeBack: 0 };
 
 interface CompareOptions {
   /** called on both simulations before each tick */
@@ -87,6 +88,12 @@ async function compare(sc: Scenario, opts: CompareOptions = {}): Promise<Simulat
     seen.zipEvict += c[k.C_ZIP_EVICT];
     seen.ssdOut += c[k.C_SSD_OUT];
     seen.ssdIn += c[k.C_SSD_IN];
+    seen.mctlIn += c[k.C_MCTL_IN];
+    seen.mctlOut += c[k.C_MCTL_OUT];
+    seen.gswapOut += c[k.C_GSWAP_OUT];
+    seen.gswapIn += c[k.C_GSWAP_IN];
+    seen.gcacheMiss += c[k.C_GCACHE_MISS];
+    seen.takeBack += c[k.C_FAULT_BALLOONED];
   }
   seen.powerOffs += wasm.log.filter((e) => e.kind === "powerOff" && e.ok).length;
   seen.zipf += wasm.vms.some((v) => v.phase.pattern.kind === "zipf") ? 1 : 0;
@@ -117,7 +124,7 @@ describe("WASM engine = reference model, tick by tick", () => {
     expect(seen.shared, `shared: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
     expect(seen.cow, `cow: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
     expect(seen.tpsPasses, `tpsPasses: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
-    for (const c of ["zipOut", "zipIn", "ssdOut", "ssdIn"] as const) expect(seen[c], `${c}: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    for (const c of ["zipOut", "zipIn", "ssdOut", "ssdIn", "mctlIn"] as const) expect(seen[c], `${c}: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
   });
 
   it("agrees when a tick runs out of time mid-batch (stalls cost more than the tick)", async () => {
@@ -125,7 +132,7 @@ describe("WASM engine = reference model, tick by tick", () => {
     // tick's time is gone after ~200 of its 5000 touches and the rest of the batch is drawn unused
     const sc = build({
       seed: 99, tick: 1, hostFrac: 0.05, largePages: false, swapRate: 0, tps: 0, salting: 2, zip: 0, cacheMb: 0, samplePeriod: 5, sampleSize: 50,
-      vms: [{ pages: 10240, windows: false, bootTime: 0, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0, share: 1,
+      vms: [{ pages: 10240, windows: false, bootTime: 0, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0, share: 1, balloon: false, pageFile: 1,
         phases: [[1, { activeFrac: 1, touchRate: 5000, pattern: { kind: "uniform" }, writeRatio: 0.3 }]] }],
       events: [],
     });
@@ -139,7 +146,7 @@ describe("WASM engine = reference model, tick by tick", () => {
     // told to swap all of it out: the file fills and the rest of each tick's victims stay
     const sc = build({
       seed: 5, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 25600, tps: 0, salting: 2, zip: 0, cacheMb: 0, samplePeriod: 10, sampleSize: 100,
-      vms: [{ pages: 8192, windows: true, bootTime: 5, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0.9, share: 1,
+      vms: [{ pages: 8192, windows: true, bootTime: 5, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0.9, share: 1, balloon: false, pageFile: 1,
         phases: [[1, { activeFrac: 1, touchRate: 3000, pattern: { kind: "uniform" }, writeRatio: 0.3 }]] }],
       events: [],
     });
@@ -159,7 +166,7 @@ describe("WASM engine = reference model, tick by tick", () => {
     // then each new compressed page sends the oldest to the swap file via a 256-slot SSD log
     const sc = build({
       seed: 12, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 25600, tps: 4, salting: 2, zip: 1, cacheMb: 1, samplePeriod: 10, sampleSize: 100,
-      vms: [{ pages: 8192, windows: true, bootTime: 5, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0, share: 1,
+      vms: [{ pages: 8192, windows: true, bootTime: 5, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0, share: 1, balloon: false, pageFile: 1,
         phases: [[1, { activeFrac: 1, touchRate: 3000, pattern: { kind: "zipf", s: 0.9 }, writeRatio: 0.3 }]] }],
       events: [],
     });
@@ -172,12 +179,32 @@ describe("WASM engine = reference model, tick by tick", () => {
     for (const c of [k.C_ZIP_OUT, k.C_ZIP_EVICT, k.C_ZIP_IN, k.C_SSD_OUT, k.C_SSD_IN]) expect(wasm.engine.vmCounter(0, c)).toBeGreaterThan(0);
   });
 
+  it("agrees when the balloon makes the guest page out, then deflates (page-ins, exchanges)", async () => {
+    // a guest that wrote all of its memory (anonymous pages, no cache) is told at t = 15 s to give
+    // the balloon half of it: it pages out to its page file; its touches page back in and take
+    // pages back from the balloon; at t = 45 s the target drops and the balloon deflates
+    const sc = build({
+      seed: 21, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 0, tps: 0, salting: 2, zip: 0, cacheMb: 0, samplePeriod: 10, sampleSize: 100,
+      vms: [{ pages: 6000, windows: false, bootTime: 2, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0, share: 1, balloon: true, pageFile: 1,
+        phases: [[1, { activeFrac: 1, touchRate: 6000, pattern: { kind: "zipf", s: 0.8 }, writeRatio: 1 }]] }],
+      events: [],
+    });
+    const wasm = await compare(sc, {
+      beforeTick: (sim, t) => {
+        if (t === 15) sim.reclaim.pin(sim.vms[0], { mctltgt: 3000 });
+        if (t === 45) sim.reclaim.pin(sim.vms[0], { mctltgt: 500 });
+      },
+    });
+    const k = wasm.engine.k;
+    for (const c of [k.C_MCTL_IN, k.C_MCTL_OUT, k.C_GSWAP_OUT, k.C_GSWAP_IN, k.C_FAULT_BALLOONED]) expect(wasm.engine.vmCounter(0, c)).toBeGreaterThan(0);
+  });
+
   it("agrees when the TPS table outgrows its first size (rebuilt larger, stale hints dropped)", async () => {
     // tables sized for one content (1024 entries) while three clones of one image, salted apart,
     // write thousands of distinct shareable pages: the table is rebuilt; host swap makes hints stale
     const sc = build({
       seed: 8, tick: 1, hostFrac: 0.6, largePages: false, swapRate: 25600, tps: 4, salting: 2, zip: 0, cacheMb: 0, samplePeriod: 10, sampleSize: 100,
-      vms: [0, 1, 2].map(() => ({ pages: 6000, windows: false, bootTime: 0, image: "img-a" as const, content: { zero: 0.1, image: 0.4, duplicate: 0.2, duplicateCopies: 2 } as Case["vms"][number]["content"], powerOn: 0, reserved: 0, share: 1 as const,
+      vms: [0, 1, 2].map(() => ({ pages: 6000, windows: false, bootTime: 0, image: "img-a" as const, content: { zero: 0.1, image: 0.4, duplicate: 0.2, duplicateCopies: 2 } as Case["vms"][number]["content"], powerOn: 0, reserved: 0, share: 1 as const, balloon: false, pageFile: 1 as const,
         phases: [[1, { activeFrac: 1, touchRate: 3000, pattern: { kind: "uniform" as const }, writeRatio: 0.7 as const }]] as Case["vms"][number]["phases"] })),
       events: [],
     });

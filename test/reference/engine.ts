@@ -9,6 +9,7 @@ import { Model, NotModelled } from "./model.js";
 import { Records, engineLayout, type Layout } from "./records.js";
 import { Sharing } from "./share.js";
 import { Reclaim } from "./reclaim.js";
+import { Balloon } from "./balloon.js";
 
 export { NotModelled } from "./model.js";
 
@@ -25,6 +26,8 @@ export function referenceEngine(k: Layout): ReferenceEngine {
   model.sharing = sharing;
   const reclaim = new Reclaim(model);
   model.reclaim = reclaim;
+  const balloon = new Balloon(model);
+  model.balloon = balloon;
   const notModelled = (what: string) => () => {
     throw new NotModelled(what);
   };
@@ -45,17 +48,19 @@ export function referenceEngine(k: Layout): ReferenceEngine {
     sampleInit: (vm: number, seed: number) => model.sampleInit(vm, seed >>> 0),
     samplePeriod: (vm: number, n: number) => model.samplePeriod(vm, n >>> 0),
     sampleStop: (vm: number) => model.sampleStop(vm),
-    // reclamation (issue 5): the time model, host swap, compression, the SSD cache; not ballooning
-    configureReclaim: (tick: number, hdd: number, ssd: number, unzip: number, cow: number, _guest: number, alloc: number) => {
+    // reclamation (issue 5): the time model, host swap, compression, the SSD cache, ballooning
+    configureReclaim: (tick: number, hdd: number, ssd: number, unzip: number, cow: number, guest: number, alloc: number) => {
       model.tickUs = tick;
       reclaim.latSwapHdd = hdd;
       reclaim.latSwapSsd = ssd;
       reclaim.latUnzip = unzip;
       model.latCow = cow;
       model.latAlloc = alloc;
+      balloon.latGuest = guest;
     },
     setSwapCache: (slots: number) => reclaim.setSwapCache(slots >>> 0),
-    balloonVm: notModelled("ballooning"),
+    balloonVm: (vm: number, target: number, free: number, reclaim: number, deflate: number, epoch: number) =>
+      balloon.balloonVm(vm, target >>> 0, free >>> 0, reclaim >>> 0, deflate >>> 0, epoch >>> 0),
     swapVm: (vm: number, n: number) => reclaim.swapVm(vm, n >>> 0),
     // sharing (issue 3): TPS is modelled, KSM is not yet
     shareInit: (policy: number, expected: number, seed: number) => sharing.init(policy, expected, seed >>> 0),

@@ -13,10 +13,12 @@
 //   active-memory sampling and the true active count                     assembly/sample.ts
 //   TPS: the scanner, hints, frames, copy-on-write, share before swap     share.ts here, assembly/share.ts
 //   host swap, compression cache, SSD host cache, swap-in, decompression  reclaim.ts here, assembly/swap.ts, compress.ts
+//   ballooning and the guest's reclaim, faults inside the guest            balloon.ts here, assembly/balloon.ts
 // Mechanisms not modelled yet throw NotModelled when a scenario reaches them (README.md here).
 import type { Records } from "./records.js";
 import type { Sharing } from "./share.js";
 import type { Reclaim } from "./reclaim.js";
+import type { Balloon } from "./balloon.js";
 import { Xoshiro128, mix32, mulHi } from "./rng.js";
 
 /** Host-side state of a guest page; the index is the engine's code (page meta bits 0-2). */
@@ -74,7 +76,7 @@ export class Page {
   epoch = 0;
   /** TPS: hashed by the scanner and left a hint (or unique, or in a large page): COWH */
   hinted = false;
-  /** the guest holds no copy (bit 12, ballooning: not modelled yet) */
+  /** the guest holds no copy: page cache it dropped, or a page in its page file (bit 12) */
   guestOut = false;
   /** a swapped page in the SSD host cache: its slot there (bit 13; the entry's key field holds it) */
   ssdSlot = -1;
@@ -128,6 +130,7 @@ export class Model {
   /** page sharing and reclamation (share.ts, reclaim.ts here), set by engine.ts */
   sharing!: Sharing;
   reclaim!: Reclaim;
+  balloon!: Balloon;
   hostRng: Xoshiro128 | null = null;
   /** the time model (assembly/swap.ts configureReclaim), microseconds; 0: every touch runs */
   tickUs = 0;
@@ -296,10 +299,7 @@ export class Model {
       if (vm.regions[r] === "large") large++;
       else for (let p = first; p < last; p++) if (vm.pages[p].state === "private") loose++;
       for (let p = first; p < last; p++) {
-        // a swapped or compressed page holds no machine page of its own: its slot simply goes
-        if (vm.pages[p].state === "ballooned") {
-          throw new NotModelled(`power-off of a VM with ${vm.pages[p].state} pages`);
-        }
+        // a swapped, compressed or ballooned page holds no machine page of its own
         vm.pages[p] = new Page();
       }
       vm.regions[r] = "none";
@@ -431,7 +431,7 @@ export class Model {
     const hot = rec.param(index, k.P_HOT);
     const hotT = rec.param(index, k.P_HOT_T);
     const content = this.contentOf(index);
-    let reads = 0, writes = 0, stalls = 0, sampled = 0, nBlocked = 0, ran = 0, fSwap = 0, fZip = 0;
+    let reads = 0, writes = 0, stalls = 0, sampled = 0, nBlocked = 0, ran = 0, fSwap = 0, fZip = 0, fBalloon = 0;
     let cowWait = 0;
     const t0 = this.tickUs > 0 ? this.tickUs / count : 0;
     const budget = this.tickUs > 0 ? this.tickUs - rec.counter(index, k.C_DEBT_US) : Infinity;
@@ -459,7 +459,12 @@ export class Model {
             allocWait += this.latAlloc;
             continue;
           }
-          if (page.guestOut) throw new NotModelled("guest faults on pages the guest gave up");
+          if (page.guestOut) {
+            // content the guest gave up comes back from its page file or its disk
+            const l = this.balloon.guestPageIn(vm, page);
+            elapsed += l;
+            waited += l;
+          }
         } else if (page.state === "shared" && isWrite[j]) {
           // a write to a shared page breaks copy-on-write: a private copy, which costs latCow
           if (blocked || !this.sharing.cow(vm, page)) {
@@ -484,8 +489,25 @@ export class Model {
           }
           elapsed += l;
           waited += l;
-        } else if (page.state !== "private" && page.state !== "shared") {
-          throw new NotModelled(`touches of ${page.state} pages`);
+        } else if (page.state === "ballooned") {
+          // the guest takes the page back from the balloon (another page goes in exchange), the
+          // host backs it, and content the guest had given up is read back
+          fBalloon++;
+          let l = this.balloon.guestTakeBack(vm, page, epoch);
+          elapsed += l;
+          waited += l;
+          if (blocked || !this.backPage(vm, ppn)) l = -1;
+          else if (page.guestOut) {
+            const r = this.balloon.guestPageIn(vm, page);
+            elapsed += r;
+            waited += r;
+          }
+          if (l < 0) {
+            stalls++;
+            elapsed += this.latAlloc;
+            allocWait += this.latAlloc;
+            continue;
+          }
         }
         if (page.sampled) {
           sampled++;
@@ -514,7 +536,7 @@ export class Model {
     rec.add(index, k.C_READS, reads);
     rec.add(index, k.C_WRITES, writes);
     rec.add(index, k.C_ALLOC_STALLS, stalls);
-    rec.add(index, k.C_FAULT_BALLOONED, 0);
+    rec.add(index, k.C_FAULT_BALLOONED, fBalloon);
     rec.add(index, k.C_FAULT_COMPRESSED, fZip);
     rec.add(index, k.C_FAULT_SWAPPED, fSwap);
     rec.add(index, k.C_SAMPLE_HITS, sampled);

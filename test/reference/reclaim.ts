@@ -1,7 +1,7 @@
 // Host-side reclamation in the reference model (assembly/swap.ts, assembly/compress.ts): host swap
 // of random victims, the per-VM compression cache, the SSD host cache, swap-in and decompression on
-// a guest touch, and what power-off releases. Ballooning and the guest's own reclaim (balloon.ts)
-// are not modelled yet: they throw NotModelled.
+// a guest touch, what the balloon makes the host release, and what power-off releases. The balloon
+// and the guest's own reclaim are in balloon.ts here.
 //
 // Victims are private pages drawn at random from the VM's victim stream, 64 at a time. Each has its
 // large page broken, is offered to TPS (share before swap), else compressed into the VM's cache when
@@ -167,6 +167,26 @@ export class Reclaim {
     rec.add(vm.index, k.C_SWAP_IN, 1);
     rec.add(vm.index, k.C_LAT_SWAP_US, lat);
     return lat;
+  }
+
+  /**
+   * The host forgets what it holds for a page the balloon takes (hostRelease): a private page's
+   * machine page, a swap or compression slot, a shared page's reference (it comes back unbacked).
+   */
+  hostRelease(vm: Vm, ppn: number, page: Page): void {
+    if (page.state === "private") this.dropResident(vm, ppn);
+    else if (page.state === "unbacked") {
+      // a never-touched page: its region may no longer be backed whole by a large page later
+      const r = Math.floor(ppn / REGION_PAGES);
+      if (vm.regions[r] === "none") vm.regions[r] = "small";
+    } else if (page.state === "swapped") {
+      if (page.ssdSlot >= 0) this.ssdForget(vm, page);
+    } else if (page.state === "compressed") {
+      this.free(vm, page);
+      this.fitCache(vm);
+    } else if (page.state === "shared") {
+      this.model.sharing.leave(vm, page, false);
+    }
   }
 
   // ---- the SSD host cache (swap.ts) ----

@@ -1,8 +1,8 @@
 // Random small scenarios inside the reference model's coverage (README.md here), for the
 // differential test (test/differential.test.ts): fast-check arbitraries and the Scenario they build.
 // ESXi TPS on or off (salting of every kind), host swap, compression and the SSD host cache on or
-// off (the cache resized by events), no balloon driver; memory from roomy to a third of what the
-// VMs are configured with.
+// off (the cache resized by events), balloon drivers and guest page files; memory from roomy to a
+// third of what the VMs are configured with. Everything but KSM.
 import fc from "fast-check";
 import type { Pattern, Scenario, ScenarioEvent, VmConfig } from "../../src/scenario/types.js";
 import { scenario, vm, MiB } from "../helpers.js";
@@ -39,6 +39,9 @@ const vmArb = fc.record({
   reserved: fc.constantFrom<number>(0, 0, 0.5, 0.97),
   /** sched.mem.pshare.enable */
   share: fc.constantFrom(1, 1, 1, 0),
+  /** the balloon driver, and the guest's page file as a fraction of its memory */
+  balloon: fc.boolean(),
+  pageFile: fc.constantFrom(0, 0.25, 1),
   phases: fc.array(fc.tuple(fc.integer({ min: 1, max: 60 }), phaseArb), { minLength: 1, maxLength: 3 }),
 });
 
@@ -100,7 +103,7 @@ export function build(c: Case): Scenario {
       settings: { ...defaults(VM_SETTINGS), "sched.mem.pshare.enable": v.share },
       image: v.image,
       content: v.content,
-      guest: { os: v.windows ? "windows" : "linux", balloonDriver: false, pageFile: memory, bootTime: v.bootTime },
+      guest: { os: v.windows ? "windows" : "linux", balloonDriver: v.balloon, pageFile: Math.floor((v.pageFile * memory) / PAGE) * PAGE, bootTime: v.bootTime },
       powerOn: v.powerOn,
       workload,
     });

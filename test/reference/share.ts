@@ -287,6 +287,7 @@ export class Sharing {
    */
   leave(vm: Vm, page: Page, write: boolean): boolean {
     const { rec, k } = this;
+    if (rec.hostParam(k.HP_SHARE_POLICY) === POLICY_KSM) throw new NotModelled("KSM unmapping");
     const salt = rec.param(vm.index, k.P_SHARE_SALT);
     const cross = ((salt & VM_SALT) >>> 0) === 0;
     const id = this.keyOf(page.key, salt);
