@@ -418,7 +418,7 @@ describe("validation rules", () => {
     expectError(`${base}  - { at: 1m, vm: web, limit: 1GiB, reservation: 2GiB }\n`, "events[0].reservation", "must be <= the memory of web-1");
     expectError(`${base}  - { powerOn: web }\n`, "events[0].at", "is required");
     expectError(`${base}  - { at: 1m, set: { Mem.IdleTax: 100 } }\n`, 'events[0].set["Mem.IdleTax"]', "must be >= 0 and <= 99 (got 100)");
-    expectError(`${base}  - { at: 1m, ksm: { run: 2 } }\n`, "events[0].ksm.run", "must be >= 0 and <= 1 (got 2)");
+    expectError(`${base}  - { at: 1m, ksm: { run: 3 } }\n`, "events[0].ksm.run", "must be >= 0 and <= 2 (got 3)");
     expectError(`${base}  - { at: 1m, vm: web, workload: { active: 2GiB } }\n`, "events[0].workload.active", "must be <= the memory of web-1 (1 GiB)");
   });
 

@@ -83,7 +83,7 @@ export const KSM_KNOBS = {
   use_zero_pages: { default: 0, min: 0, max: 1, unit: "", doc: "merge empty pages with the zero page (ksm_zero_pages)" },
   smart_scan: { default: 1, min: 0, max: 1, unit: "", doc: "skip pages that repeatedly fail to merge" },
   merge_across_nodes: { default: 1, min: 0, max: 1, unit: "", doc: "accepted; one NUMA node is modelled" },
-  run: { default: 1, min: 0, max: 1, unit: "", doc: "1 run ksmd, 0 stop" },
+  run: { default: 1, min: 0, max: 2, unit: "", doc: "1 run ksmd, 0 stop, 2 stop and unmerge everything" },
 } satisfies Record<string, SettingDef>;
 
 export type KsmKnobName = keyof typeof KSM_KNOBS;
