@@ -3,8 +3,8 @@
 // seed → the same counters from both, every tick; the same samples (esxtop rows); the same page
 // tables, region tables and zipf tables at the end and twice on the way.
 //
-// The scenarios stay inside what the reference models (test/reference/README.md): ESXi TPS, host
-// swap, compression, the SSD cache and balloon drivers, each on or off (KSM is not modelled).
+// The scenarios cover every mechanism (test/reference/README.md): ESXi TPS or Linux KSM, host
+// swap, compression, the SSD cache and balloon drivers, each on or off.
 // Memory runs out in many of them: touches stall, the scheduler blocks VMs, TPS breaks large pages
 // and shares at its active rate, balloons inflate (the guest gives free pages, drops cache, pages
 // out), the host swaps random victims (sharing, compressing them first), and touches read,
@@ -21,12 +21,12 @@ import { recordDifference, tableDifference } from "./reference/compare.js";
 import type { Model } from "./reference/model.js";
 import { caseArb, build, type Case } from "./reference/scenarios.js";
 
-const RUNS = Number(process.env.VMEMSIM_DIFF_RUNS ?? 24);
+const RUNS = Number(process.env.VMEMSIM_DIFF_RUNS ?? 40);
 /** another build of the engine to compare (default: build/vmemsim.wasm) */
 const WASM = process.env.VMEMSIM_DIFF_WASM ? readFileSync(process.env.VMEMSIM_DIFF_WASM) : undefined;
 
 /** What the runs went through, so the test can tell it exercised the paths it claims to. */
-const seen = { stalls: 0, blocked: 0, debt: 0, largeBacked: 0, largeBroken: 0, zeroed: 0, sampleHits: 0, writes: 0, powerOffs: 0, zipf: 0, swapOut: 0, swapIn: 0, shared: 0, cow: 0, tpsPasses: 0, zipOut: 0, zipIn: 0, zipEvict: 0, ssdOut: 0, ssdIn: 0, mctlIn: 0, mctlOut: 0, gswapOut: 0, gswapIn: 0, gcacheMiss: 0, takeBack: 0 };
+const seen = { stalls: 0, blocked: 0, debt: 0, largeBacked: 0, largeBroken: 0, zeroed: 0, sampleHits: 0, writes: 0, powerOffs: 0, zipf: 0, swapOut: 0, swapIn: 0, shared: 0, cow: 0, tpsPasses: 0, zipOut: 0, zipIn: 0, zipEvict: 0, ssdOut: 0, ssdIn: 0, mctlIn: 0, mctlOut: 0, gswapOut: 0, gswapIn: 0, gcacheMiss: 0, takeBack: 0, ksmShared: 0, ksmFullScans: 0 };
 
 interface CompareOptions {
   /** called on both simulations before each tick */
@@ -96,6 +96,9 @@ async function compare(sc: Scenario, opts: CompareOptions = {}): Promise<Simulat
     seen.takeBack += c[k.C_FAULT_BALLOONED];
   }
   seen.powerOffs += wasm.log.filter((e) => e.kind === "powerOff" && e.ok).length;
+  const ksm = wasm.engine.raw as unknown as { ksmStat(i: number): number };
+  seen.ksmShared += ksm.ksmStat(k.KSM_PAGES_SHARED) + ksm.ksmStat(k.KSM_PAGES_SHARING);
+  seen.ksmFullScans += ksm.ksmStat(k.KSM_FULL_SCANS);
   seen.zipf += wasm.vms.some((v) => v.phase.pattern.kind === "zipf") ? 1 : 0;
   return wasm;
 }
@@ -124,14 +127,14 @@ describe("WASM engine = reference model, tick by tick", () => {
     expect(seen.shared, `shared: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
     expect(seen.cow, `cow: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
     expect(seen.tpsPasses, `tpsPasses: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
-    for (const c of ["zipOut", "zipIn", "ssdOut", "ssdIn", "mctlIn"] as const) expect(seen[c], `${c}: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
+    for (const c of ["zipOut", "zipIn", "ssdOut", "ssdIn", "mctlIn", "ksmShared", "ksmFullScans"] as const) expect(seen[c], `${c}: ${JSON.stringify(seen)}`).toBeGreaterThan(0);
   });
 
   it("agrees when a tick runs out of time mid-batch (stalls cost more than the tick)", async () => {
     // 2 MiB of free memory for a VM touching 40 MiB: most first touches stall at 5 ms each, so a
     // tick's time is gone after ~200 of its 5000 touches and the rest of the batch is drawn unused
     const sc = build({
-      seed: 99, tick: 1, hostFrac: 0.05, largePages: false, swapRate: 0, tps: 0, salting: 2, zip: 0, cacheMb: 0, samplePeriod: 5, sampleSize: 50,
+      seed: 99, tick: 1, hostFrac: 0.05, largePages: false, swapRate: 0, tps: 0, salting: 2, zip: 0, cacheMb: 0, ksm: null, samplePeriod: 5, sampleSize: 50,
       vms: [{ pages: 10240, windows: false, bootTime: 0, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0, share: 1, balloon: false, pageFile: 1,
         phases: [[1, { activeFrac: 1, touchRate: 5000, pattern: { kind: "uniform" }, writeRatio: 0.3 }]] }],
       events: [],
@@ -145,7 +148,7 @@ describe("WASM engine = reference model, tick by tick", () => {
     // a VM with 90 % reserved has a swap file of a tenth of its pages; from t = 20 s the host is
     // told to swap all of it out: the file fills and the rest of each tick's victims stay
     const sc = build({
-      seed: 5, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 25600, tps: 0, salting: 2, zip: 0, cacheMb: 0, samplePeriod: 10, sampleSize: 100,
+      seed: 5, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 25600, tps: 0, salting: 2, zip: 0, cacheMb: 0, ksm: null, samplePeriod: 10, sampleSize: 100,
       vms: [{ pages: 8192, windows: true, bootTime: 5, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0.9, share: 1, balloon: false, pageFile: 1,
         phases: [[1, { activeFrac: 1, touchRate: 3000, pattern: { kind: "uniform" }, writeRatio: 0.3 }]] }],
       events: [],
@@ -165,7 +168,7 @@ describe("WASM engine = reference model, tick by tick", () => {
     // from t = 20 s the host is told to take 6000 of 8192 pages: the cache (10 % of the VM) fills,
     // then each new compressed page sends the oldest to the swap file via a 256-slot SSD log
     const sc = build({
-      seed: 12, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 25600, tps: 4, salting: 2, zip: 1, cacheMb: 1, samplePeriod: 10, sampleSize: 100,
+      seed: 12, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 25600, tps: 4, salting: 2, zip: 1, cacheMb: 1, ksm: null, samplePeriod: 10, sampleSize: 100,
       vms: [{ pages: 8192, windows: true, bootTime: 5, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0, share: 1, balloon: false, pageFile: 1,
         phases: [[1, { activeFrac: 1, touchRate: 3000, pattern: { kind: "zipf", s: 0.9 }, writeRatio: 0.3 }]] }],
       events: [],
@@ -184,7 +187,7 @@ describe("WASM engine = reference model, tick by tick", () => {
     // the balloon half of it: it pages out to its page file; its touches page back in and take
     // pages back from the balloon; at t = 45 s the target drops and the balloon deflates
     const sc = build({
-      seed: 21, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 0, tps: 0, salting: 2, zip: 0, cacheMb: 0, samplePeriod: 10, sampleSize: 100,
+      seed: 21, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 0, tps: 0, salting: 2, zip: 0, cacheMb: 0, ksm: null, samplePeriod: 10, sampleSize: 100,
       vms: [{ pages: 6000, windows: false, bootTime: 2, image: "img-a", content: { zero: 0.1, image: 0.2, duplicate: 0.05, duplicateCopies: 4 }, powerOn: 0, reserved: 0, share: 1, balloon: true, pageFile: 1,
         phases: [[1, { activeFrac: 1, touchRate: 6000, pattern: { kind: "zipf", s: 0.8 }, writeRatio: 1 }]] }],
       events: [],
@@ -203,7 +206,7 @@ describe("WASM engine = reference model, tick by tick", () => {
     // tables sized for one content (1024 entries) while three clones of one image, salted apart,
     // write thousands of distinct shareable pages: the table is rebuilt; host swap makes hints stale
     const sc = build({
-      seed: 8, tick: 1, hostFrac: 0.6, largePages: false, swapRate: 25600, tps: 4, salting: 2, zip: 0, cacheMb: 0, samplePeriod: 10, sampleSize: 100,
+      seed: 8, tick: 1, hostFrac: 0.6, largePages: false, swapRate: 25600, tps: 4, salting: 2, zip: 0, cacheMb: 0, ksm: null, samplePeriod: 10, sampleSize: 100,
       vms: [0, 1, 2].map(() => ({ pages: 6000, windows: false, bootTime: 0, image: "img-a" as const, content: { zero: 0.1, image: 0.4, duplicate: 0.2, duplicateCopies: 2 } as Case["vms"][number]["content"], powerOn: 0, reserved: 0, share: 1 as const, balloon: false, pageFile: 1 as const,
         phases: [[1, { activeFrac: 1, touchRate: 3000, pattern: { kind: "uniform" as const }, writeRatio: 0.7 as const }]] as Case["vms"][number]["phases"] })),
       events: [],
@@ -212,6 +215,33 @@ describe("WASM engine = reference model, tick by tick", () => {
     const k = wasm.engine.k;
     expect(wasm.engine.hostCounter(k.H_SHARE_TABLE_BYTES)).toBeGreaterThan(1024 * 16); // rebuilt at least once
     expect(wasm.vms.reduce((a, v) => a + wasm.engine.vmCounter(v.index, k.C_SHARE_MERGES), 0)).toBeGreaterThan(0);
+  });
+
+  it("agrees under KSM with chains of dups, COW breaks, stale KSM pages, unmerge and restart", async () => {
+    // three clones, max_page_sharing 2 (so most contents become chains of dups), the zero page
+    // merged, writes breaking COW (KSM pages freed under ksmd's feet); run = 2 at 40 s, 1 at 50 s
+    const sc = build({
+      seed: 31, tick: 1, hostFrac: 1.5, largePages: true, swapRate: 0, tps: 0, salting: 0, zip: 0, cacheMb: 0, samplePeriod: 10, sampleSize: 100,
+      ksm: { pages_to_scan: 1000, sleep_millisecs: 20, max_page_sharing: 2, use_zero_pages: 1, smart_scan: 1 },
+      vms: [0, 1, 2].map(() => ({ pages: 4000, windows: false, bootTime: 0, image: "img-a" as const, content: { zero: 0.3, image: 0.4, duplicate: 0.2, duplicateCopies: 4 } as Case["vms"][number]["content"], powerOn: 0, reserved: 0, share: 1 as const, balloon: false, pageFile: 1 as const,
+        phases: [[1, { activeFrac: 1, touchRate: 1500, pattern: { kind: "uniform" as const }, writeRatio: 0.3 as const }]] as Case["vms"][number]["phases"] })),
+      events: [
+        { at: 40, kind: "ksmRun", vm: 0, phase: { activeFrac: 1, touchRate: 0, pattern: { kind: "uniform" }, writeRatio: 0 }, on: true, cacheMb: 0, run: 2 },
+        { at: 50, kind: "ksmRun", vm: 0, phase: { activeFrac: 1, touchRate: 0, pattern: { kind: "uniform" }, writeRatio: 0 }, on: true, cacheMb: 0, run: 1 },
+      ],
+    });
+    let chains = 0;
+    const wasm = await compare(sc, {
+      beforeTick: (sim) => {
+        chains = Math.max(chains, (sim.engine.raw as unknown as { ksmStat(i: number): number }).ksmStat(sim.engine.k.KSM_STABLE_NODE_CHAINS));
+      },
+    });
+    const k = wasm.engine.k;
+    const stat = (i: number) => (wasm.engine.raw as unknown as { ksmStat(i: number): number }).ksmStat(i);
+    expect(chains).toBeGreaterThan(0);
+    expect(stat(k.KSM_PAGES_SHARED) + stat(k.KSM_PAGES_SHARING)).toBeGreaterThan(0);
+    expect(stat(k.KSM_ZERO_PAGES)).toBeGreaterThan(0);
+    expect(wasm.vms.reduce((a, v) => a + wasm.engine.vmCounter(v.index, k.C_COW_BREAKS), 0)).toBeGreaterThan(0);
   });
 
   it("builds the same zipf quantile tables for working sets from 1 page to 2^24 pages", async () => {

@@ -24,6 +24,11 @@ export function recordDifference(wasm: Simulation, ref: Simulation): string | nu
   for (let i = 0; i < hw.length; i++) {
     if (!Object.is(hw[i], hr[i])) return `host counter ${nameOf(k, "H_", i)}: wasm ${hw[i]}, reference ${hr[i]}`;
   }
+  const ksmW = wasm.engine.raw as unknown as { ksmStat(i: number): number };
+  const ksmR = ref.engine.raw as unknown as { ksmStat(i: number): number };
+  for (let i = 0; i < (k.KSM_STATS ?? 0); i++) {
+    if (!Object.is(ksmW.ksmStat(i), ksmR.ksmStat(i))) return `KSM counter ${nameOf(k, "KSM_", i)}: wasm ${ksmW.ksmStat(i)}, reference ${ksmR.ksmStat(i)}`;
+  }
   for (const vm of wasm.vms) {
     const cw = wasm.engine.vmCounters(vm.index);
     const cr = ref.engine.vmCounters(vm.index);

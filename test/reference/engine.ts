@@ -62,15 +62,21 @@ export function referenceEngine(k: Layout): ReferenceEngine {
     balloonVm: (vm: number, target: number, free: number, reclaim: number, deflate: number, epoch: number) =>
       balloon.balloonVm(vm, target >>> 0, free >>> 0, reclaim >>> 0, deflate >>> 0, epoch >>> 0),
     swapVm: (vm: number, n: number) => reclaim.swapVm(vm, n >>> 0),
-    // sharing (issue 3): TPS is modelled, KSM is not yet
+    // sharing (issue 3): TPS and KSM
     shareInit: (policy: number, expected: number, seed: number) => sharing.init(policy, expected, seed >>> 0),
     tpsScan: (vm: number, count: number) => sharing.tpsScan(vm, count >>> 0),
     shareBreakLarge: (vm: number) => sharing.shareBreakLarge(vm),
     tpsEntries: () => sharing.tpsEntries(),
     tpsCapacity: () => sharing.capacity,
-    ksmScan: notModelled("KSM scanning"),
-    ksmUnmergeAll: notModelled("KSM unmerging"),
-    ksmStat: () => 0,
+    ksmScan: (wakeups: number, pages: number) => sharing.ksm.ksmScan(wakeups >>> 0, pages >>> 0),
+    ksmUnmergeAll: () => sharing.ksm.unmergeAll(),
+    ksmStat: (i: number) => sharing.ksm.stats[i],
+    // exports for tests and benchmarks, not called by the simulation
+    writePages: notModelled("writePages (a test harness export)"),
+    shareFloorPass: notModelled("the benchmarks' floors"),
+    floorScan: notModelled("the benchmarks' floors"),
+    floorCopy: notModelled("the benchmarks' floors"),
+    floorGather: notModelled("the benchmarks' floors"),
   };
   for (const [name, value] of Object.entries(k)) {
     raw[name] = new WebAssembly.Global({ value: "i32", mutable: false }, value | 0);

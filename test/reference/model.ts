@@ -12,13 +12,15 @@
 //   the workload's touches (patterns, batches, time budget), boot zeroing assembly/workload.ts
 //   active-memory sampling and the true active count                     assembly/sample.ts
 //   TPS: the scanner, hints, frames, copy-on-write, share before swap     share.ts here, assembly/share.ts
+//   Linux KSM: ksmd's scan, rmap_items, stable and unstable trees, COW    ksm.ts here, assembly/ksm.ts
 //   host swap, compression cache, SSD host cache, swap-in, decompression  reclaim.ts here, assembly/swap.ts, compress.ts
 //   ballooning and the guest's reclaim, faults inside the guest            balloon.ts here, assembly/balloon.ts
-// Mechanisms not modelled yet throw NotModelled when a scenario reaches them (README.md here).
+// An engine export the model does not mirror throws NotModelled (README.md here).
 import type { Records } from "./records.js";
 import type { Sharing } from "./share.js";
 import type { Reclaim } from "./reclaim.js";
 import type { Balloon } from "./balloon.js";
+import type { KsmItem } from "./ksm.js";
 import { Xoshiro128, mix32, mulHi } from "./rng.js";
 
 /** Host-side state of a guest page; the index is the engine's code (page meta bits 0-2). */
@@ -74,8 +76,15 @@ export class Page {
   sampled = false;
   /** tick number mod 65536 of the last guest touch */
   epoch = 0;
-  /** TPS: hashed by the scanner and left a hint (or unique, or in a large page): COWH */
+  /** TPS: hashed by the scanner and left a hint (or unique, or in a large page): COWH (bit 8) */
   hinted = false;
+  /** KSM (bits 8-11): has an rmap_item, hangs off a stable node, waits in the unstable tree, maps the zero page */
+  kRmap = false;
+  kStable = false;
+  kUnstable = false;
+  kZero = false;
+  /** KSM: the rmap_item's age and skips (smart_scan) and its KSM page (the engine's rmap word) */
+  ksm: KsmItem = { age: 0, skips: 0, node: null };
   /** the guest holds no copy: page cache it dropped, or a page in its page file (bit 12) */
   guestOut = false;
   /** a swapped page in the SSD host cache: its slot there (bit 13; the entry's key field holds it) */
@@ -94,7 +103,10 @@ export class Page {
       (this.dirty ? 1 << 4 : 0) |
       (this.sampled ? 1 << 5 : 0) |
       (GUEST_CLASSES.indexOf(this.guest) << 6) |
-      (this.hinted ? 1 << 8 : 0) |
+      (this.hinted || this.kRmap ? 1 << 8 : 0) |
+      (this.kStable ? 1 << 9 : 0) |
+      (this.kUnstable ? 1 << 10 : 0) |
+      (this.kZero ? 1 << 11 : 0) |
       (this.guestOut ? 1 << 12 : 0) |
       (this.ssdSlot >= 0 ? 1 << 13 : 0) |
       (this.zipClass << 14) |

@@ -1,8 +1,9 @@
 // Random small scenarios inside the reference model's coverage (README.md here), for the
 // differential test (test/differential.test.ts): fast-check arbitraries and the Scenario they build.
 // ESXi TPS on or off (salting of every kind), host swap, compression and the SSD host cache on or
-// off (the cache resized by events), balloon drivers and guest page files; memory from roomy to a
-// third of what the VMs are configured with. Everything but KSM.
+// off (the cache resized by events), balloon drivers and guest page files, or Linux KSM (every
+// knob, run 0 / 1 / 2 by events) instead of TPS; memory from roomy to a third of what the VMs are
+// configured with.
 import fc from "fast-check";
 import type { Pattern, Scenario, ScenarioEvent, VmConfig } from "../../src/scenario/types.js";
 import { scenario, vm, MiB } from "../helpers.js";
@@ -47,7 +48,9 @@ const vmArb = fc.record({
 
 const eventArb = fc.record({
   at: fc.integer({ min: 0, max: 60 }),
-  kind: fc.constantFrom("powerOn", "powerOff", "workload", "largePages", "swapCache"),
+  kind: fc.constantFrom("powerOn", "powerOff", "workload", "largePages", "swapCache", "ksmRun"),
+  /** the KSM run knob set by a ksmRun event: 0 stop, 1 run, 2 unmerge everything */
+  run: fc.constantFrom(0, 1, 2),
   /** Vmemsim.SwapCacheMB set by a swapCache event */
   cacheMb: fc.constantFrom(0, 1, 4),
   vm: fc.nat(),
@@ -66,6 +69,17 @@ export const caseArb = fc.record({
   /** Mem.ShareScanGHz (0: TPS off) and Mem.ShareForceSalting */
   tps: fc.constantFrom(0, 4, 4),
   salting: fc.constantFrom(0, 1, 2),
+  /** Linux KSM instead of ESXi TPS, and its knobs */
+  ksm: fc.option(
+    fc.record({
+      pages_to_scan: fc.constantFrom(50, 300, 1000),
+      sleep_millisecs: fc.constantFrom(20, 200), // 0 (ksmd busy) would scan millions of pages a second
+      max_page_sharing: fc.constantFrom(2, 3, 256),
+      use_zero_pages: fc.constantFrom(0, 1),
+      smart_scan: fc.constantFrom(0, 1),
+    }),
+    { freq: 3 },
+  ),
   /** Mem.MemZipEnable, and the SSD host cache (Vmemsim.SwapCacheMB: 256 slots per MB) */
   zip: fc.constantFrom(0, 1),
   cacheMb: fc.constantFrom(0, 0, 1, 8),
@@ -124,6 +138,8 @@ export function build(c: Case): Scenario {
           return { at, kind: "workload", vms: [target.name], phase: phaseOf(e.phase, target.memory) };
         case "swapCache":
           return { at, kind: "setHost", settings: { "Vmemsim.SwapCacheMB": e.cacheMb }, ksm: {} };
+        case "ksmRun":
+          return { at, kind: "setHost", settings: {}, ksm: { run: e.run } };
         default:
           return { at, kind: "setHost", settings: { "Mem.AllocGuestLargePage": e.on ? 1 : 0 }, ksm: {} };
       }
@@ -150,6 +166,10 @@ export function build(c: Case): Scenario {
   base.sampleEvery = 10 * c.tick;
   base.host.hypervisorReserve = reserve;
   base.events = events;
+  if (c.ksm) {
+    base.host.policy = "ksm";
+    base.host.ksm = { ...base.host.ksm, ...c.ksm };
+  }
   return base;
 }
 

@@ -1,6 +1,6 @@
 // Page sharing in the reference model: ESXi TPS (assembly/share.ts), written with a Map where the
-// engine has an open-addressing table. Linux KSM (assembly/ksm.ts) is not modelled yet: choosing it
-// throws NotModelled.
+// engine has an open-addressing table, and the entry points both policies share (set-up, COW,
+// release); Linux KSM itself is in ksm.ts here.
 //
 // The scanner visits each VM's pages in the order of a random affine permutation (a fresh one per
 // pass, from the VM's own stream). A private page with shareable content is looked up by (content
@@ -10,7 +10,8 @@
 // shared. A write to a shared page breaks copy-on-write. The table's capacity grows as the engine's
 // does (rebuilt larger past half full, stale hints dropped on the way), because the engine reports
 // its size (H_SHARE_TABLE_BYTES).
-import { NotModelled, KEY_UNIQUE, KEY_ZERO, REGION_PAGES, type Model, type Page, type Vm } from "./model.js";
+import { KEY_UNIQUE, KEY_ZERO, REGION_PAGES, type Model, type Page, type Vm } from "./model.js";
+import { Ksm } from "./ksm.js";
 import { Xoshiro128 } from "./rng.js";
 
 export const POLICY_NONE = 0;
@@ -32,8 +33,11 @@ export class Sharing {
   readonly table = new Map<string, Entry>();
   /** the engine's table capacity in entries (a power of two) */
   capacity = 0;
+  readonly ksm: Ksm;
 
-  constructor(private readonly model: Model) {}
+  constructor(private readonly model: Model) {
+    this.ksm = new Ksm(model);
+  }
 
   private get rec() {
     return this.model.rec;
@@ -52,7 +56,7 @@ export class Sharing {
     for (const vm of this.model.vms) rec.setParam(vm.index, k.P_SHARE_ON, 1);
     let cap = 1024;
     while (cap < MAX_CAP && cap < expected * 2) cap *= 2;
-    if (policy === POLICY_KSM) throw new NotModelled("Linux KSM");
+    if (policy === POLICY_KSM) this.ksm.init(cap);
     if (policy === POLICY_TPS) {
       this.capacity = cap;
       rec.addHost(k.H_SHARE_TABLE_BYTES, cap * ENTRY_BYTES);
@@ -287,7 +291,12 @@ export class Sharing {
    */
   leave(vm: Vm, page: Page, write: boolean): boolean {
     const { rec, k } = this;
-    if (rec.hostParam(k.HP_SHARE_POLICY) === POLICY_KSM) throw new NotModelled("KSM unmapping");
+    if (rec.hostParam(k.HP_SHARE_POLICY) === POLICY_KSM) {
+      // KSM: a write breaks COW; a page leaving without a copy (the balloon took it) is unmapped
+      if (write) return this.ksm.cow(vm, page);
+      this.ksm.unmap(vm, page);
+      return true;
+    }
     const salt = rec.param(vm.index, k.P_SHARE_SALT);
     const cross = ((salt & VM_SALT) >>> 0) === 0;
     const id = this.keyOf(page.key, salt);
@@ -320,7 +329,6 @@ export class Sharing {
 
   /** Copy-on-write break before a write to a shared page (shareCow). */
   cow(vm: Vm, page: Page): boolean {
-    if (this.rec.hostParam(this.k.HP_SHARE_POLICY) === POLICY_KSM) throw new NotModelled("KSM copy-on-write");
     const ok = this.leave(vm, page, true);
     if (ok) this.rec.add(vm.index, this.k.C_COW_BREAKS, 1);
     return ok;
@@ -329,7 +337,7 @@ export class Sharing {
   /** Power-off (shareReleaseVm): shared pages leave their frames, hints are forgotten. */
   releaseVm(vm: Vm): void {
     const policy = this.rec.hostParam(this.k.HP_SHARE_POLICY);
-    if (policy === POLICY_KSM) throw new NotModelled("KSM at power-off");
+    if (policy === POLICY_KSM) return this.ksm.releaseVm(vm);
     if (policy !== POLICY_TPS) return;
     for (const page of vm.pages) {
       if (page.state === "shared") this.leave(vm, page, false);
