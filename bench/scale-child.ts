@@ -11,6 +11,7 @@ import { medianMs, type BenchRecord } from "./lib.js";
 const [pagesArg, mode = "tps"] = process.argv.slice(2);
 const quick = process.argv.includes("--quick");
 const pages = Number(pagesArg);
+const expected = Math.min(Math.round(pages * 0.1), 2 ** 22);
 const M = pages / 2 ** 20;
 const size = `${M}M pages`;
 const U32 = 2 ** 32;
@@ -40,6 +41,24 @@ function configure(set: (i: number, v: number) => void, k: Engine["k"], pattern:
   set(k.P_DUP_SIZE, Math.max(1, Math.round((pages * 0.05) / 4)));
 }
 
+/** The reference model set up as the engine is below: one VM of `pages`, every page backed. */
+function referenceSetup(policy: number) {
+  const heap0 = process.memoryUsage().heapUsed;
+  const { engine: re } = referenceEngine(k);
+  const rraw = re.raw as unknown as Record<string, (...a: number[]) => number>;
+  re.init(pages + 2 ** 20, 0, false, 1);
+  re.addVm(0, pages, 1);
+  configure((i, v) => re.setVmParam(0, i, v), k, k.PATTERN_UNIFORM);
+  rraw.setPattern(0);
+  rraw.sampleInit(0, 1);
+  rraw.shareInit(policy, expected, 1);
+  rraw.powerOn(0, 0);
+  re.setVmParam(0, k.P_SWAP_PAGES, pages);
+  const t = performance.now();
+  rraw.zeroSweep(0, pages);
+  return { re, rraw, sweepMs: performance.now() - t, heap: process.memoryUsage().heapUsed - heap0 };
+}
+
 const wasm = await loadEngine();
 const k = wasm.k;
 const raw = wasm.raw as unknown as Record<string, (...a: number[]) => number>;
@@ -51,7 +70,6 @@ configure((i, v) => wasm.setVmParam(0, i, v), k, k.PATTERN_UNIFORM);
 raw.setPattern(0);
 raw.sampleInit(0, 1);
 // the sharing tables sized for 10 % of the pages shareable, at most 4M contents (64 MiB a table)
-const expected = Math.min(Math.round(pages * 0.1), 2 ** 22);
 if (!(raw.shareInit(mode === "ksm" ? k.POLICY_KSM : k.POLICY_TPS, expected, 1) & 1)) throw new Error("no room for the sharing tables");
 const setupBytes = raw.memoryBytes() >>> 0;
 raw.powerOn(0, 0);
@@ -72,6 +90,17 @@ if (mode === "ksm") {
   const wake = Math.max(1, Math.min(2000, Math.floor(pages / 1000)));
   const ms = await medianMs(`ksm ${size}`, () => raw.ksmScan(wake, 1000), timing);
   rec("KSM scan (ksmd wake-ups of 1000 pages)", (wake * 1000) / (ms / 1000), "pages/s");
+  if (pages <= REF_MAX_PAGES) {
+    const { re, rraw } = referenceSetup(k.POLICY_KSM);
+    rraw.touchVm(0, TOUCHES, 1);
+    re.setHostParam(k.HP_SHARE_ON, 1);
+    re.setHostParam(k.HP_KSM_MAX_SHARING, 256);
+    re.setVmParam(0, k.P_SHARE_ON, 1);
+    const rwake = Math.max(1, Math.floor(wake / 4));
+    const rms = await medianMs(`ref ksm ${size}`, () => rraw.ksmScan(rwake, 1000), { iterations: 3, time: 0 });
+    rec("reference: KSM scan", (rwake * 1000) / (rms / 1000), "pages/s");
+    rec("WASM / reference, KSM scan", (wake * 1000) / (ms / 1000) / ((rwake * 1000) / (rms / 1000)), "x");
+  }
   out.push({ suite: "scale", name: `engine memory per guest page (KSM), ${size}`, value: round(setupBytes / pages), unit: "B/page", note: "page table 8 + KSM rmap word 4 + trees for 10 % shareable" });
   out.push({ suite: "scale", name: `peak RSS (KSM), ${size}`, value: Math.round(process.resourceUsage().maxRSS / 1024), unit: "MiB" });
   console.log(JSON.stringify(out));
@@ -115,12 +144,14 @@ wasm.setHostParam(k.HP_SHARE_ON, 1);
 wasm.setVmParam(0, k.P_SHARE_ON, 1);
 const tpsN = Math.min(pages, 2 ** 22);
 const tpsMs = await medianMs("tps", () => raw.tpsScan(0, tpsN), { iterations: 3, time: 0 });
-rec("TPS scan", tpsN / (tpsMs / 1000), "pages/s", `tpsScan of ${tpsN} pages per call, random pass order`);
+const tpsRate = tpsN / (tpsMs / 1000);
+rec("TPS scan", tpsRate, "pages/s", `tpsScan of ${tpsN} pages per call, random pass order`);
 
 // ---- reclamation: host swap of random victims (compression off) ----
 const swapN = Math.min(Math.floor(pages / 8), 2 ** 20);
 const swapMs = await medianMs("swap", () => raw.swapVm(0, swapN), { iterations: 3, time: 0 });
-rec("host swap-out of random victims (swapVm)", swapN / (swapMs / 1000), "pages/s", `${swapN} pages per call`);
+const swapRate = swapN / (swapMs / 1000);
+rec("host swap-out of random victims (swapVm)", swapRate, "pages/s", `${swapN} pages per call`);
 
 // ---- memory ----
 out.push({ suite: "scale", name: `per-page metadata (addVm's tables / pages), ${size}`, value: Math.round((vmBytes / pages) * 1000) / 1000, unit: "B/page", note: "8-byte page entry + 1 region byte per 512 pages + the 4 KiB pattern table; goal: at most 8 B hot" });
@@ -129,18 +160,7 @@ out.push({ suite: "scale", name: `peak RSS (WASM), ${size}`, value: Math.round(p
 
 // ---- the reference model ----
 if (pages <= REF_MAX_PAGES) {
-  const heap0 = process.memoryUsage().heapUsed;
-  const { engine: re } = referenceEngine(k);
-  const rraw = re.raw as unknown as Record<string, (...a: number[]) => number>;
-  re.init(pages + 2 ** 20, 0, false, 1);
-  re.addVm(0, pages, 1);
-  configure((i, v) => re.setVmParam(0, i, v), k, k.PATTERN_UNIFORM);
-  rraw.sampleInit(0, 1);
-  rraw.powerOn(0, 0);
-  t0 = performance.now();
-  rraw.zeroSweep(0, pages);
-  const refSweep = performance.now() - t0;
-  const heap = process.memoryUsage().heapUsed - heap0;
+  const { re, rraw, sweepMs: refSweep, heap } = referenceSetup(k.POLICY_TPS);
   rec("reference: boot zeroing sweep", pages / (refSweep / 1000), "pages/s");
   for (const [name, pattern] of [["uniform", k.PATTERN_UNIFORM], ["zipf(0.9)", k.PATTERN_ZIPF]] as const) {
     re.setVmParam(0, k.P_PATTERN, pattern);
@@ -156,6 +176,16 @@ if (pages <= REF_MAX_PAGES) {
   }, { iterations: 3, time: 0 });
   rec("reference: sampler's true-active pass", pages / (refScan / 1000), "pages/s");
   rec("WASM / reference, sampler pass", refScan / scan, "x");
+  re.setHostParam(k.HP_SHARE_ON, 1);
+  re.setVmParam(0, k.P_SHARE_ON, 1);
+  const rTpsN = Math.max(1, Math.floor(tpsN / 4));
+  const rTps = await medianMs("ref tps", () => rraw.tpsScan(0, rTpsN), { iterations: 3, time: 0 });
+  rec("reference: TPS scan", rTpsN / (rTps / 1000), "pages/s");
+  rec("WASM / reference, TPS scan", tpsRate / (rTpsN / (rTps / 1000)), "x");
+  const rSwapN = Math.max(1, Math.floor(swapN / 4));
+  const rSwap = await medianMs("ref swap", () => rraw.swapVm(0, rSwapN), { iterations: 3, time: 0 });
+  rec("reference: host swap-out", rSwapN / (rSwap / 1000), "pages/s");
+  rec("WASM / reference, host swap-out", swapRate / (rSwapN / (rSwap / 1000)), "x");
   rec("reference: heap per guest page", heap / pages, "B/page", "V8 heap growth after the sweep");
 }
 console.log(JSON.stringify(out));

@@ -222,8 +222,8 @@ export class Ksm {
 
   /** The page's rmap_item leaves its tree (remove_rmap_item_from_tree). */
   private removeFromTree(page: Page): void {
-    const item = page.ksm;
     if (page.kStable) {
+      const item = page.ksm!;
       const n = item.node!;
       if (!n.stale && n.map === 0) this.discoverStale(n);
       n.len--;
@@ -250,7 +250,7 @@ export class Ksm {
   private freeItem(vm: Vm, page: Page): void {
     this.removeFromTree(page);
     page.kRmap = false;
-    page.ksm = { age: 0, skips: 0, node: null };
+    page.ksm = null;
     this.stat(STAT.RMAP_ITEMS, -1);
     this.rec.add(vm.index, this.k.C_KSM_RMAP_ITEMS, -1);
   }
@@ -264,7 +264,7 @@ export class Ksm {
   private mapKsm(vm: Vm, ppn: number, page: Page, n: KsmNode, key: number): void {
     const { rec, k } = this;
     this.splitLarge(vm, ppn);
-    page.ksm.node = n;
+    page.ksm!.node = n;
     page.kUnstable = false;
     page.kStable = true;
     this.model.setState(vm, page, "shared");
@@ -394,7 +394,7 @@ export class Ksm {
           vmItems++;
         }
         if (smart && !ksmPage) {
-          const item = page.ksm;
+          const item = page.ksm!;
           const age = item.age;
           if (age < AGE_MAX) item.age++;
           if (age >= 3) {
@@ -468,7 +468,7 @@ export class Ksm {
       this.model.setState(vm, page, "private");
       return true;
     }
-    const n = page.ksm.node!;
+    const n = page.ksm!.node!;
     if (n.map === 1) {
       rec.addHost(k.H_COMMON, -1);
       rec.addHost(k.H_COMMON_X, -1);
@@ -489,7 +489,7 @@ export class Ksm {
       this.stat(STAT.ZERO_PAGES, -1);
       rec.add(vm.index, k.C_SHARED_ZERO, -1);
     } else {
-      const n = page.ksm.node!;
+      const n = page.ksm!.node!;
       n.map--;
       if (n.map === 0) {
         rec.addHost(k.H_COMMON, -1);
@@ -509,7 +509,7 @@ export class Ksm {
     for (const page of vm.pages) {
       if (page.state === "shared") this.unmap(vm, page);
       if (page.kRmap) this.freeItem(vm, page);
-      page.ksm = { age: 0, skips: 0, node: null };
+      page.ksm = null;
     }
   }
 

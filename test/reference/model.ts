@@ -83,8 +83,8 @@ export class Page {
   kStable = false;
   kUnstable = false;
   kZero = false;
-  /** KSM: the rmap_item's age and skips (smart_scan) and its KSM page (the engine's rmap word) */
-  ksm: KsmItem = { age: 0, skips: 0, node: null };
+  /** KSM: the rmap_item's age and skips (smart_scan) and its KSM page (the engine's rmap word), once ksmd saw the page */
+  ksm: KsmItem | null = null;
   /** the guest holds no copy: page cache it dropped, or a page in its page file (bit 12) */
   guestOut = false;
   /** a swapped page in the SSD host cache: its slot there (bit 13; the entry's key field holds it) */
