@@ -122,6 +122,18 @@ describe("found by the fuzzer (scripts/fuzz-scenarios.ts), shrunk", () => {
     await runChecked(input);
   });
 
+  it("a hot/cold working set of one page draws inside the VM (it wrote past its page table)", async () => {
+    const input = {
+      duration: "1s",
+      host: { memory: "48MiB", hypervisorReserve: "0MiB" },
+      vms: [
+        { name: "v0", memory: "4KiB", guest: { bootTime: "0s" }, workload: [{ at: "0s", active: "0MiB", pattern: { hotcold: [0.01, 0.01] } }] },
+        { name: "v1", memory: "2MiB", workload: [{ at: "0s", active: "0MiB" }] },
+      ],
+    };
+    await runChecked(input);
+  });
+
   // found when the setting went up to 2^30 MB: 687865856 MB × 256 pages = 176093659136 pages reached
   // the engine as a u32, 0, and the run went on without a cache (fixed in 8702f3a: at most 64 GiB)
   it("Vmemsim.SwapCacheMB beyond what the engine holds is refused, not wrapped", async () => {

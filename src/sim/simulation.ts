@@ -308,7 +308,9 @@ export class Simulation {
     if (pat.kind === "zipf") {
       engine.setVmParam(vm.index, k.P_PATTERN, k.PATTERN_ZIPF);
       engine.setVmParam(vm.index, k.P_ZIPF_S, Math.round(pat.s * 1e6));
-    } else if (pat.kind === "hotcold") {
+    } else if (pat.kind === "hotcold" && Math.floor(active) >= 2) {
+      // (a working set of one page has no cold part: hot would be the whole set and the cold draw
+      // would land past its end, in the next table; one page is drawn uniformly instead)
       engine.setVmParam(vm.index, k.P_PATTERN, k.PATTERN_HOTCOLD);
       engine.setVmParam(vm.index, k.P_HOT, Math.max(1, Math.min(Math.floor(active) - 1, Math.round(pat.hot * active))));
       engine.setVmParam(vm.index, k.P_HOT_T, Math.min(U32 - 1, Math.round(pat.hotShare * U32)));
