@@ -102,6 +102,8 @@ export interface KsmSample {
   pages_scanned: number;
   /** Cumulative, baseline subtracted. */
   pages_skipped: number;
+  /** ksmd kept scanning through 50 re-reads: the counters may mix two moments */
+  torn?: boolean;
 }
 
 export interface KsmAfterWrites extends KsmCounters {
@@ -712,9 +714,11 @@ export async function runRealKsm(pattern: KsmPattern, knobs: KsmKnobs = {}, opts
 
       let t0 = 0;
       const sample = (): KsmSample => {
-        // re-read until no full scan completed while we were reading
+        // re-read until ksmd scanned nothing while we were reading: the counters are separate
+        // files, and a read that spans part of a wake-up mixes two states
         for (let i = 0; ; i++) {
           const fs0 = readNum("full_scans");
+          const ps0 = readNum("pages_scanned");
           const s: KsmSample = {
             fullScans: fs0 - baseline.full_scans,
             tMs: t0 === 0 ? 0 : Date.now() - t0,
@@ -726,7 +730,8 @@ export async function runRealKsm(pattern: KsmPattern, knobs: KsmKnobs = {}, opts
             pages_scanned: readNum("pages_scanned") - baseline.pages_scanned,
             pages_skipped: readNum("pages_skipped") - baseline.pages_skipped,
           };
-          if (readNum("full_scans") === fs0 || i >= 5) return s;
+          const quiet = readNum("full_scans") === fs0 && readNum("pages_scanned") === ps0;
+          if (quiet || i >= 50) return quiet ? s : { ...s, torn: true };
         }
       };
       const counters = (): KsmCounters => {
