@@ -241,8 +241,9 @@ async function sweep(file: string | undefined, values: Record<string, unknown>, 
       ? new cliProgress.SingleBar({ stream: process.stderr, format: "{bar} {value}/{total} points | {running} running | ETA {eta_formatted}", hideCursor: true }, cliProgress.Presets.shades_classic)
       : null;
   bar?.start(total, done.size, { running: 0 });
+  const workers = Math.min(jobs, Math.max(1, todo.length));
   if (!quiet && !bar) {
-    io.stderr(`sweep: ${p.points.length} points${shard.n > 1 ? `, shard ${shard.i}/${shard.n}: ${total} of them` : ""}; ${done.size} done earlier, ${todo.length} to run on ${Math.min(jobs, Math.max(1, todo.length))} worker threads → ${out}\n`);
+    io.stderr(`sweep: ${p.points.length} points${shard.n > 1 ? `, shard ${shard.i}/${shard.n}: ${total} of them` : ""}; ${done.size} done earlier, ${todo.length} to run on ${workers} worker thread${workers === 1 ? "" : "s"} → ${out}\n`);
   }
   const controller = new AbortController();
   let signalName: string | null = null;
