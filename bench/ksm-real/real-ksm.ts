@@ -735,9 +735,14 @@ export async function runRealKsm(pattern: KsmPattern, knobs: KsmKnobs = {}, opts
         }
       };
       const counters = (): KsmCounters => {
-        const c = readKsmCounters();
-        for (const k of KSM_CUMULATIVE) c[k] -= baseline[k];
-        return c;
+        // as in sample(): re-read until ksmd scanned nothing during the read
+        for (let i = 0; ; i++) {
+          const ps0 = readNum("pages_scanned");
+          const c = readKsmCounters();
+          if (readNum("pages_scanned") !== ps0 && i < 50) continue;
+          for (const k of KSM_CUMULATIVE) c[k] -= baseline[k];
+          return c;
+        }
       };
 
       let missedScans = 0;
