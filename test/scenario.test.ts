@@ -557,8 +557,8 @@ describe("default scenario and examples", () => {
         expect(phase.active / vm.memory).toBeGreaterThanOrEqual(0.2);
         expect(phase.active / vm.memory).toBeLessThanOrEqual(0.6);
       }
-      expect(total, `t=${t}`).toBeGreaterThanOrEqual(40_000);
-      expect(total, `t=${t}`).toBeLessThanOrEqual(60_000);
+      expect(total, `t=${t}`).toBeGreaterThanOrEqual(25_000);
+      expect(total, `t=${t}`).toBeLessThanOrEqual(35_000);
     }
     expect(s.events.some((e) => e.kind === "powerOn" && e.at === 1800)).toBe(true);
     expect(s.events.some((e) => e.kind === "setHost" && e.at === 3600 && "Mem.IdleTax" in e.settings)).toBe(true);

@@ -213,7 +213,7 @@ export class Simulation {
       this.tick();
       if (opts.onSample && isMultiple(this.time, every)) opts.onSample(this.sample());
       if (Date.now() - lastYield > 50) {
-        await new Promise((r) => setTimeout(r, 0));
+        await yieldToEventLoop();
         lastYield = Date.now();
       }
     }
@@ -467,6 +467,11 @@ function fnv1a(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h >>> 0;
+}
+
+/** Let signal handlers and messages run: setImmediate in Node (no 1 ms timer clamp), else a timer. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((r) => (typeof setImmediate === "function" ? setImmediate(r) : setTimeout(r, 0)));
 }
 
 function roundTime(t: number): number {
