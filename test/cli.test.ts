@@ -1,20 +1,13 @@
 // The command line: outputs, determinism, exit codes, atomic outputs on interrupt.
 import { describe, expect, it, vi } from "vitest";
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { main } from "../src/cli/main.js";
 import { HOST_COLUMNS, VM_COLUMNS } from "../src/sim/counters.js";
 import { VERSION } from "../src/version.js";
+import { cli, tmpDir } from "./cli-helpers.js";
 
-async function cli(...argv: string[]) {
-  let stdout = "", stderr = "";
-  const code = await main(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), isTTY: false });
-  return { code, stdout, stderr };
-}
-
-const tmp = () => mkdtempSync(join(tmpdir(), "vmemsim-cli-"));
+const tmp = () => tmpDir("cli");
 
 const SMALL = `
 name: small

@@ -1,10 +1,8 @@
 // esxtop batch-mode CSV (`vmemsim run --esxtop FILE.csv`): perfmon layout, esxtop counter names,
 // values equal to host.csv / vms.csv, atomic writing, the header names documented.
 import { describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { main } from "../src/cli/main.js";
 import { HOST_COLUMNS, VM_COLUMNS } from "../src/sim/counters.js";
 import { parseCsv } from "../src/report/data.js";
 import {
@@ -17,14 +15,9 @@ import {
   perfmonTime,
 } from "../src/outputs/esxtop-csv.js";
 import type { Sample } from "../src/sim/simulation.js";
+import { cli, tmpDir } from "./cli-helpers.js";
 
-async function cli(...argv: string[]) {
-  let stdout = "", stderr = "";
-  const code = await main(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), isTTY: false });
-  return { code, stdout, stderr };
-}
-
-const tmp = () => mkdtempSync(join(tmpdir(), "vmemsim-esxtop-"));
+const tmp = () => tmpDir("esxtop");
 
 const SMALL = `
 name: small

@@ -2,22 +2,15 @@
 // strings are escaped; rendered in headless Chromium, its charts are there, drawn, stacked right,
 // with readable legends, and it makes no network request and logs no error.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, writeFileSync, unlinkSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync, unlinkSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { main } from "../src/cli/main.js";
 import { parseCsv, reportDataFromFiles, ReportInputError } from "../src/report/data.js";
 import { escapeHtml, reportHtml, scriptJson } from "../src/report/html.js";
 import { HAVE_CHROMIUM, launchChromium, screenshotStats, watchErrors, type Chromium } from "./chromium.js";
+import { cli, tmpDir } from "./cli-helpers.js";
 
-async function cli(...argv: string[]) {
-  let stdout = "", stderr = "";
-  const code = await main(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), isTTY: false });
-  return { code, stdout, stderr };
-}
-
-const tmp = () => mkdtempSync(join(tmpdir(), "vmemsim-report-"));
+const tmp = () => tmpDir("report");
 
 const EVIL_NAME = `<script>alert(1)</script> & "quotes" 'too'`;
 const EVIL_IMAGE = `"><img src=x onerror=alert(2)></pre><script>alert(3)</script>`;

@@ -2,21 +2,14 @@
 // one folder per point with the same bytes as `vmemsim run`, the combined table, shards and merge,
 // resuming, up-front refusal of bad points, and SIGINT.
 import { beforeAll, describe, expect, it } from "vitest";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { main } from "../src/cli/main.js";
 import { SweepError, applyPoint, crossProduct, inShard, parseParam, parseShard } from "../src/sweep/grid.js";
 import { isSweepFile, readSweepFile } from "../src/sweep/plan.js";
+import { cli, tmpDir } from "./cli-helpers.js";
 
-async function cli(...argv: string[]) {
-  let stdout = "", stderr = "";
-  const code = await main(argv, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), isTTY: false });
-  return { code, stdout, stderr };
-}
-
-const tmp = () => mkdtempSync(join(tmpdir(), "vmemsim-sweep-"));
+const tmp = () => tmpDir("sweep");
 
 const SMALL = `
 name: small
