@@ -47,3 +47,16 @@ export function scenario(over: Partial<Scenario> & { hostMemory?: number; settin
     ...rest,
   };
 }
+
+/**
+ * The KSM selftest oracle (tools/testing/selftests/mm/ksm_tests.c, assert_ksm_pages_count()):
+ * pages_shared and pages_sharing for n identical pages with max_page_sharing m.
+ */
+export function ksmOracle(n: number, m: number): { shared: number; sharing: number } {
+  if (n % m === 0 || n % m === 1) {
+    const shared = Math.floor(n / m);
+    return { shared, sharing: shared * (m - 1) };
+  }
+  const shared = Math.floor(n / m) + 1;
+  return { shared, sharing: n - shared };
+}

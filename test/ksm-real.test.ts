@@ -18,6 +18,7 @@ import {
   type KsmKnobs,
   type RealKsmResult,
 } from "../bench/ksm-real/real-ksm.js";
+import { ksmOracle } from "./helpers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const avail = ksmAvailable();
@@ -27,15 +28,6 @@ if (!avail.ok) console.warn(`[ksm-real] skipping the real Linux KSM tests: ${ava
  *  enough (10 ms -> 3 jiffies at HZ=250) that every full scan is sampled at rest. */
 const FAST: KsmKnobs = { pages_to_scan: 10_000, sleep_millisecs: 10 };
 
-/** tools/testing/selftests/mm/ksm_tests.c, assert_ksm_pages_count() */
-function oracle(n: number, m: number): { shared: number; sharing: number } {
-  if (n % m === 0 || n % m === 1) {
-    const shared = Math.floor(n / m);
-    return { shared, sharing: shared * (m - 1) };
-  }
-  const shared = Math.floor(n / m) + 1;
-  return { shared, sharing: n - shared };
-}
 
 function noForeignPages(r: RealKsmResult): void {
   expect(r.warnings.filter((w) => w.includes("foreign"))).toEqual([]);
@@ -88,7 +80,7 @@ describe.skipIf(!avail.ok)(`real Linux KSM${avail.ok ? "" : ` (skipped: ${avail.
     ];
     it.each(cases)("N=%i identical pages, max_page_sharing=%i", async (n, m) => {
       const r = await runRealKsm({ distinct: 1, copies: n }, { ...FAST, max_page_sharing: m });
-      const want = oracle(n, m);
+      const want = ksmOracle(n, m);
       expect(r.converged).toBe(true);
       expect({ shared: r.pages_shared, sharing: r.pages_sharing }).toEqual(want);
       // the page left alone when N % M == 1 waits in the unstable tree
@@ -111,7 +103,7 @@ describe.skipIf(!avail.ok)(`real Linux KSM${avail.ok ? "" : ` (skipped: ${avail.
     expect(r.general_profit).toBe((400 + 500) * 4096 - 600 * 64); // zero-merged rmap_items are freed
     // with use_zero_pages=0 the zero pages are just 500 identical pages (max_page_sharing 256)
     const r0 = await runRealKsm(pattern, { ...FAST, use_zero_pages: 0, max_page_sharing: 256 });
-    const z = oracle(500, 256);
+    const z = ksmOracle(500, 256);
     expect(r0.ksm_zero_pages).toBe(0);
     expect(r0.pages_shared).toBe(200 + z.shared);
     expect(r0.pages_sharing).toBe(400 + z.sharing);

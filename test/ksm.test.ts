@@ -9,20 +9,11 @@ import { ksmCounters, ksmWakeupsPerSecond, shareExports, KSMD_BUSY_PAGES_PER_S, 
 import { defaults, KSM_KNOBS, type KsmKnobs } from "../src/scenario/settings.js";
 import type { VmConfig } from "../src/scenario/types.js";
 import { runSimKsm } from "../bench/ksm-sim.js";
-import { scenario, vm, MiB, GiB } from "./helpers.js";
+import { scenario, vm, MiB, GiB, ksmOracle } from "./helpers.js";
 
 const KEY_UNIQUE = 0xffff_ffff;
 const FAST = { pages_to_scan: 10_000, sleep_millisecs: 10 };
 
-/** tools/testing/selftests/mm/ksm_tests.c, assert_ksm_pages_count() */
-function oracle(n: number, m: number): { shared: number; sharing: number } {
-  if (n % m === 0 || n % m === 1) {
-    const shared = Math.floor(n / m);
-    return { shared, sharing: shared * (m - 1) };
-  }
-  const shared = Math.floor(n / m) + 1;
-  return { shared, sharing: n - shared };
-}
 
 function quiet(name: string, memory: number, over: Partial<VmConfig> = {}): VmConfig {
   return vm(name, {
@@ -56,7 +47,7 @@ describe("max_page_sharing: the selftest oracle (ksm_tests.c)", () => {
     [768, 256], [513, 256], [1000, 256], [8, 4], [9, 4], [10, 4], [2, 2], [3, 2], [257, 256], [100, 7],
   ])("N=%i identical pages, max_page_sharing=%i", async (n, m) => {
     const r = await runSimKsm({ distinct: 1, copies: n }, { ...FAST, max_page_sharing: m }, { check: true });
-    const want = oracle(n, m);
+    const want = ksmOracle(n, m);
     expect(r.converged).toBe(true);
     expect(r.fullScansToConverge).toBe(2);
     expect({ shared: r.pages_shared, sharing: r.pages_sharing }).toEqual(want);
@@ -70,7 +61,7 @@ describe("max_page_sharing: the selftest oracle (ksm_tests.c)", () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 2, max: 600 }), fc.integer({ min: 2, max: 64 }), fc.integer({ min: 1, max: 3 }), async (n, m, d) => {
         const r = await runSimKsm({ distinct: d, copies: n }, { ...FAST, max_page_sharing: m });
-        const want = oracle(n, m);
+        const want = ksmOracle(n, m);
         expect({ shared: r.pages_shared, sharing: r.pages_sharing }).toEqual({ shared: d * want.shared, sharing: d * want.sharing });
         expect(r.stable_node_chains).toBe(want.shared > 1 ? d : 0);
       }),
@@ -179,7 +170,7 @@ describe("use_zero_pages, smart_scan", () => {
 
   it("use_zero_pages=0: zero pages are just identical pages", async () => {
     const r = await runSimKsm({ distinct: 200, copies: 3, zero: 500 }, { ...FAST, use_zero_pages: 0 });
-    const z = oracle(500, 256);
+    const z = ksmOracle(500, 256);
     expect(r).toMatchObject({ pages_shared: 200 + z.shared, pages_sharing: 400 + z.sharing, ksm_zero_pages: 0 });
   });
 
