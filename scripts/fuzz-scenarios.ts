@@ -4,7 +4,7 @@
 // and written as YAML; the result goes in docs/validation.md ("Random scenarios").
 //
 //   npx tsx scripts/fuzz-scenarios.ts [--runs 10000] [--seed 1] [--size medium|small] [--jobs 2]
-//                                     [--failures DIR] [--quiet]
+//                                     [--failures DIR (out/fuzz-failures)] [--quiet]
 //
 // --jobs N splits the runs over N processes (seeds seed, seed+1, …); exit 1 if any scenario failed.
 import { fork } from "node:child_process";
@@ -100,7 +100,7 @@ async function main(): Promise<number> {
       seed: { type: "string", default: "1" },
       size: { type: "string", default: "medium" },
       jobs: { type: "string", default: String(Math.min(2, availableParallelism())) },
-      failures: { type: "string", default: "fuzz-failures" },
+      failures: { type: "string", default: "out/fuzz-failures" },
       worker: { type: "boolean", default: false },
       quiet: { type: "boolean", default: false },
     },
