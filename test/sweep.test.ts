@@ -213,3 +213,16 @@ describe("the installed command", () => {
     expect(csv(join(out, "sweep.csv")).map((r) => r[0])).toEqual(["point", "0", "1", "2"]);
   });
 });
+
+describe("sweep reads files as run does", () => {
+  it("refuses /dev/zero and binary files with exit 2 instead of hanging or printing garbage", async () => {
+    const zero = await cli("sweep", "/dev/zero", "--param", "seed=[1,2]", "--quiet");
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toMatch(/\/dev\/zero/);
+    const bin = join(tmp(), "bin.yaml");
+    writeFileSync(bin, Buffer.from([0x00, 0xff, 0xfe, 0x01, 0x02]));
+    const r = await cli("sweep", bin, "--param", "seed=[1,2]", "--quiet");
+    expect(r.code).toBe(2);
+    expect(r.stderr).not.toMatch(/\uFFFD/);
+  });
+});

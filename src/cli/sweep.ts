@@ -3,7 +3,7 @@
 // progress; `--shard i/n` runs a slice (batch systems), `--merge` joins the slices. The grid, the
 // table and the pool are in src/sweep/ (browser-safe); this file is the Node side: files, worker
 // threads, signals. docs/sweeps.md.
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { createHash } from "node:crypto";
@@ -20,7 +20,7 @@ import { isSweepFile, makePlan, manifestOf, readSweepFile, sameSweep, type Manif
 import { runPool } from "../sweep/pool.js";
 import { tableCsv, tableRow, type SummaryLike } from "../sweep/table.js";
 import type { PointResult, PointTask } from "./sweep-worker.js";
-import { UsageError } from "./main.js";
+import { UsageError, readScenarioText } from "./main.js";
 
 import type { Io } from "./main.js";
 
@@ -37,7 +37,6 @@ const OPTIONS = {
   quiet: { type: "boolean" },
 } as const;
 
-const MAX_FILE = 16 * 2 ** 20;
 type Doc = Record<string, unknown>;
 
 export async function sweepCommand(argv: string[], io: Io): Promise<number> {
@@ -58,18 +57,6 @@ export async function sweepCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
-function readText(file: string): string {
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read ${file}: ${code === "ENOENT" ? "no such file" : (err as Error).message}`);
-  }
-  if (size > MAX_FILE) throw new UsageError(`${file}: larger than the ${MAX_FILE / 2 ** 20} MiB a sweep or scenario file may be`);
-  return readFileSync(file, "utf8");
-}
-
 function parseDoc(text: string, source: string): unknown {
   try {
     return parseYaml(text, { maxAliasCount: 100 });
@@ -87,13 +74,13 @@ function plan(file: string | undefined, cliParams: string[], runArgs: string[]):
     base = parseYaml(DEFAULT_SCENARIO_YAML);
     source = "default scenario";
   } else {
-    const doc = parseDoc(readText(file), file);
+    const doc = parseDoc(readScenarioText(file), file);
     if (isSweepFile(doc)) {
       const sf = readSweepFile(doc);
       params = sf.params;
       if (typeof sf.scenario === "string") {
         const scenarioFile = resolve(dirname(file), sf.scenario);
-        base = parseDoc(readText(scenarioFile), scenarioFile);
+        base = parseDoc(readScenarioText(scenarioFile), scenarioFile);
         source = scenarioFile;
       } else if (sf.scenario) {
         base = sf.scenario;
