@@ -16,15 +16,10 @@ import { createSimulation, type Simulation } from "../src/sim/simulation.js";
 import { defaults, KSM_KNOBS, type KsmKnobs } from "../src/scenario/settings.js";
 import { ksmCounters, shareExports, type KsmCounters } from "../src/policy/share.js";
 import { scenario, vm, GiB } from "../test/helpers.js";
+import type { KsmPattern } from "./ksm-real/real-ksm.js";
 
-export interface SimKsmPattern {
-  distinct?: number;
-  copies?: number;
-  zero?: number;
-  unique?: number;
-  volatile?: number;
-  writesAfterMerge?: number;
-}
+/** The same page patterns as the real harness runs (bench/ksm-real/real-ksm.ts). */
+export type SimKsmPattern = KsmPattern;
 
 export interface SimKsmOptions {
   /** converged when shared/sharing/zero stayed put for this many more full scans (default 2) */
