@@ -175,3 +175,31 @@ describe("decompression", () => {
     expect(c(sim).ZIP_OUT).toBe(4000);
   });
 });
+
+describe("per-image compressibility from the scenario", () => {
+  it("content.compress in YAML sets which swapped pages compress, over the host default", async () => {
+    const { parseScenarioText } = await import("../src/scenario/load.js");
+    const { createSimulation } = await import("../src/sim/simulation.js");
+    const yaml = (compress: string) => `
+duration: 1m
+host: { memory: 2GiB, settings: { Mem.MemZipMaxPct: 100 } }
+vms:
+  - { name: a, memory: 64MiB, guest: { bootTime: 0s }, content: { zero: 0, image: 0, duplicate: 0${compress} },
+      workload: [ { at: 0s, active: 64MiB, touchRate: 300000/s, pattern: uniform, writeRatio: 1 } ] }
+`;
+    const run = async (compress: string) => {
+      const sim = await createSimulation(parseScenarioText(yaml(compress)), { check: true });
+      sim.step(5);
+      pin(sim, 0, { swtgt: 1000 });
+      sim.step(1);
+      return c(sim);
+    };
+    const all = await run(", compress: { le1k: 1, le2k: 0 }");
+    const none = await run(", compress: { le1k: 0, le2k: 0 }");
+    expect(all.COMPRESSED).toBe(1000);
+    expect(all.ZIP_KB).toBe(1000);
+    expect(none.COMPRESSED).toBe(0);
+    expect(none.SWAPPED).toBe(1000);
+    expect(() => parseScenarioText(yaml(", compress: { le1k: 0.7, le2k: 0.5 }"))).toThrow(/vms\[0\]\.content\.compress: le1k \+ le2k must be <= 1/);
+  });
+});

@@ -896,6 +896,13 @@ export function normalizeScenario(input: unknown, options: { defaultName?: strin
       if (typeof d !== "number" || !Number.isInteger(d) || d < 2) fail([...cPath, "duplicateCopies"], `must be an integer >= 2 (got ${describe(d)})`);
       content.duplicateCopies = d;
     }
+    if (has(c, "compress")) {
+      const z = c.compress as Obj;
+      const zPath: Path = [...cPath, "compress"];
+      const compress = { le1k: has(z, "le1k") ? checkFraction(z, "le1k", zPath) : 0, le2k: has(z, "le2k") ? checkFraction(z, "le2k", zPath) : 0 };
+      if (compress.le1k + compress.le2k > 1 + 1e-9) fail(zPath, `le1k + le2k must be <= 1 (got ${compress.le1k} + ${compress.le2k})`);
+      content.compress = compress;
+    }
     const sum = content.zero + content.image + content.duplicate;
     if (sum > 1 + 1e-9) {
       fail(

@@ -251,6 +251,16 @@ export const scenarioJsonSchema = {
         image: { type: "number", minimum: 0, maximum: 1, description: "pages equal to the same page of the VM's image" },
         duplicate: { type: "number", minimum: 0, maximum: 1, description: "pages equal to other pages of the same VM" },
         duplicateCopies: { type: "integer", minimum: 2, maximum: 1_000_000, description: "pages per duplicated content, >= 2" },
+        compress: {
+          type: "object",
+          description:
+            "compressibility of the VM's non-zero pages (default: the host's Vmemsim.Zip1KPct / Vmemsim.Zip2KPct): le1k compress to 1 KB or less, le2k to more than 1 KB and at most 2 KB, the rest is swapped uncompressed; le1k + le2k <= 1",
+          properties: {
+            le1k: { type: "number", minimum: 0, maximum: 1, description: "fraction that compresses to 1 KB or less" },
+            le2k: { type: "number", minimum: 0, maximum: 1, description: "fraction that compresses to more than 1 KB and at most 2 KB" },
+          },
+          additionalProperties: false,
+        },
       },
       additionalProperties: false,
     },
