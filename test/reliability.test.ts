@@ -89,6 +89,22 @@ describe("a failing run leaves nothing half-written and says where it stopped", 
     expect((err as EngineError).trap).toBeInstanceOf(WebAssembly.RuntimeError);
   });
 
+  it("a trap inside a per-VM policy step (the TPS scan) names that VM, not a host-wide step", async () => {
+    const { scenario, vm } = await import("./helpers.js");
+    const idle = [{ at: 0, active: 4 * 2 ** 20, touchRate: 0, pattern: { kind: "uniform" as const }, writeRatio: 0 }];
+    const sim = await createSimulation(scenario({ vms: [vm("a"), vm("b", { workload: idle })] }));
+    sim.step(3);
+    sim.engine.setVmParam(1, sim.engine.k.P_PAGE_BASE, 0xf0000000); // past linear memory; b touches nothing: only its scan reads it
+    let err: unknown;
+    try {
+      sim.step(1);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(EngineError);
+    expect(err).toMatchObject({ time: 3, vm: "b" });
+  });
+
   it("an invariant violation under --check: exit 1 with the time and VM, no files", async () => {
     const out = tmp();
     onSample(1, (sim) => {

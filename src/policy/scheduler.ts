@@ -319,6 +319,7 @@ export class Scheduler {
     for (const vm of sim.vms) {
       const p = this.vms[vm.index];
       if (!p.on || now < p.periodEnd - 1e-9) continue;
+      sim.current = vm;
       this.raw.samplePeriod(vm.index, settings["Vmemsim.SampleSize"]);
       const t = e.vmCounter(vm.index, k.C_SAMPLE_LAST_T);
       const n = e.vmCounter(vm.index, k.C_SAMPLE_LAST_N);
@@ -329,6 +330,7 @@ export class Scheduler {
       p.trueActive = e.vmCounter(vm.index, k.C_TRUE_ACTIVE);
       p.periodEnd = Math.max(p.periodEnd + settings["Mem.SamplePeriod"], now + 1e-6);
     }
+    sim.current = null;
     // free-memory state (thresholds changed by hand take effect too, when consistent)
     const th = thresholds(settings);
     if (Object.keys(th).some((key) => th[key as keyof Thresholds] !== this.th[key as keyof Thresholds]) && !thresholdProblem(th)) this.th = th;

@@ -220,16 +220,20 @@ export class Sharing {
     if (may.breakLargePages) {
       for (const vm of sim.vms) {
         if (!vm.powered || vm.settings["sched.mem.pshare.enable"] === 0) continue;
+        sim.current = vm;
         if (sim.engine.vmCounter(vm.index, sim.engine.k.C_LARGE_REGIONS) > 0) raw.shareBreakLarge(vm.index);
       }
+      sim.current = null;
     }
     const rates = tpsRates(sim, may.activeTps);
     for (const vm of sim.vms) {
       const want = rates[vm.index] * dt + this.carry[vm.index];
       const n = Math.floor(want);
       this.carry[vm.index] = want - n;
+      sim.current = vm;
       if (n > 0) raw.tpsScan(vm.index, n);
     }
+    sim.current = null;
   }
 
   private tickKsm(dt: number): void {
