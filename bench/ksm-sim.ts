@@ -16,7 +16,7 @@ import { createSimulation, type Simulation } from "../src/sim/simulation.js";
 import { defaults, KSM_KNOBS, type KsmKnobs } from "../src/scenario/settings.js";
 import { ksmCounters, shareExports, type KsmCounters } from "../src/policy/share.js";
 import { scenario, vm, GiB } from "../test/helpers.js";
-import type { KsmPattern } from "./ksm-real/real-ksm.js";
+import type { KsmPattern, KsmSample } from "./ksm-real/real-ksm.js";
 
 /** The same page patterns as the real harness runs (bench/ksm-real/real-ksm.ts). */
 export type SimKsmPattern = KsmPattern;
@@ -32,18 +32,9 @@ export interface SimKsmOptions {
   check?: boolean;
 }
 
-export interface SimKsmSample {
-  fullScans: number;
+/** A sample as the real harness takes it (tMs: wall ms since ksmd started), plus ksmd's wake-ups. */
+export interface SimKsmSample extends Omit<KsmSample, "torn"> {
   wakeups: number;
-  /** wall ms since ksmd started (the real harness's tMs) */
-  tMs: number;
-  pages_shared: number;
-  pages_sharing: number;
-  pages_unshared: number;
-  pages_volatile: number;
-  ksm_zero_pages: number;
-  pages_scanned: number;
-  pages_skipped: number;
 }
 
 export interface SimKsmResult extends KsmCounters {

@@ -18,6 +18,7 @@ import { SummaryBuilder } from "../src/outputs/summary.js";
 import { parseScenarioText } from "../src/scenario/load.js";
 import { VERSION } from "../src/version.js";
 import { scenarioArb, SMALL, toYaml } from "./arbitraries.js";
+import { scenario, vm } from "./helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const MECHANISMS = join(import.meta.dirname, "fixtures/reliability/mechanisms.yaml");
@@ -41,6 +42,16 @@ function onSample(n: number, act: (sim: Simulation) => void) {
 }
 
 afterEach(() => vi.restoreAllMocks());
+
+/** What `fn` throws (undefined when it returns). */
+function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
 
 describe("a failing run leaves nothing half-written and says where it stopped", () => {
   it("a WASM trap: exit 1, an internal error naming the scenario time and the VM", async () => {
@@ -78,29 +89,18 @@ describe("a failing run leaves nothing half-written and says where it stopped", 
     const sim = await createSimulation(parseScenarioText(readFileSync(MECHANISMS, "utf8")));
     sim.step(5);
     sim.engine.setVmParam(0, sim.engine.k.P_PAGE_BASE, 0xfffffff0);
-    let err: unknown;
-    try {
-      sim.step(1);
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() => sim.step(1));
     expect(err).toBeInstanceOf(EngineError);
     expect(err).toMatchObject({ time: 5, vm: "web-1" });
     expect((err as EngineError).trap).toBeInstanceOf(WebAssembly.RuntimeError);
   });
 
   it("a trap inside a per-VM policy step (the TPS scan) names that VM, not a host-wide step", async () => {
-    const { scenario, vm } = await import("./helpers.js");
     const idle = [{ at: 0, active: 4 * 2 ** 20, touchRate: 0, pattern: { kind: "uniform" as const }, writeRatio: 0 }];
     const sim = await createSimulation(scenario({ vms: [vm("a"), vm("b", { workload: idle })] }));
     sim.step(3);
     sim.engine.setVmParam(1, sim.engine.k.P_PAGE_BASE, 0xf0000000); // past linear memory; b touches nothing: only its scan reads it
-    let err: unknown;
-    try {
-      sim.step(1);
-    } catch (e) {
-      err = e;
-    }
+    const err = thrownBy(() => sim.step(1));
     expect(err).toBeInstanceOf(EngineError);
     expect(err).toMatchObject({ time: 3, vm: "b" });
   });
