@@ -430,9 +430,10 @@ export function tpsScan(vm: u32, count: u32): u32 {
         continue;
       }
       // not private: left alone; unique content or the page's own hint: it is (still) hinted.
-      // Branch-free: the page classes come in random order (issue 6)
-      hinted += <u32>(isPrivate & (m & M_HINTED) == 0);
-      store<u32>(e, select(m | M_HINTED, m, isPrivate));
+      // Stored only when new, so after the first pass the entry's line stays clean (issue 6)
+      const newHint = isPrivate & (m & M_HINTED) == 0;
+      hinted += <u32>newHint;
+      if (newHint) store<u32>(e, m | M_HINTED);
     }
     // the hash of each private page with shareable content, 0 for the others (slot 0 is a line
     // that stays cached, so no loop branches on the page's class). Taken right before the batch is
