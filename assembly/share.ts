@@ -486,12 +486,31 @@ export function shareBreakLarge(vm: u32): u32 {
   return shared;
 }
 
+/** Whether shareBeforeSwap looks `vm`'s pages up (TPS on, for the host and the VM). */
+export function shareBeforeSwapOn(vm: u32): bool {
+  return hostI(HP_SHARE_POLICY) == POLICY_TPS && hostI(HP_SHARE_ON) != 0 && vmI(vm, P_SHARE_ON) != 0;
+}
+
+/**
+ * The TPS table slot where shareBeforeSwap starts looking for content `key` of a VM whose salt,
+ * mixed, is `saltMixed` (shareSaltMixed): swapVm loads it for a batch of victims ahead of evicting
+ * them, so the table's cache misses overlap (issue 6). Only where shareBeforeSwapOn.
+ */
+// @ts-ignore: decorator
+@inline export function shareSlot(key: u32, saltMixed: u32): u32 {
+  return load<u32>(tps) + ((hashMixed(key, saltMixed) & (load<u32>(tps, 4) - 1)) << ENTRY_SHIFT);
+}
+/** `vm`'s salt mixed for shareSlot. */
+export function shareSaltMixed(vm: u32): u32 {
+  return mixK2(vmI(vm, P_SHARE_SALT));
+}
+
 /**
  * Share before swap (W02 §4): try to share private page (vm, ppn) right before it is swapped.
  * True when it became shared (nothing to swap); no new hint is left behind.
  */
 export function shareBeforeSwap(vm: u32, ppn: u32): bool {
-  if (hostI(HP_SHARE_POLICY) != POLICY_TPS || hostI(HP_SHARE_ON) == 0 || vmI(vm, P_SHARE_ON) == 0) return false;
+  if (!shareBeforeSwapOn(vm)) return false;
   if (ppn >= vmI(vm, P_PAGES)) return false;
   const e = vmI(vm, P_PAGE_BASE) + ppn * PAGE_ENTRY;
   const m = load<u32>(e);

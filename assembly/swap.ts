@@ -39,7 +39,8 @@ import {
 import { allocSmall, freeSmall, freePages } from "./machine";
 import { seedState, below } from "./rng";
 // page sharing (issue 3): share before swap; a shared page the balloon takes drops its reference
-import { shareBeforeSwap, unshareForReclaim } from "./share";
+import { shareBeforeSwap, shareBeforeSwapOn, shareSlot, shareSaltMixed, unshareForReclaim } from "./share";
+import { KEY_UNIQUE } from "./content";
 import { zipClass, zipRoom, zipPut, zipTake, zipDrop, zipTakeFrees, zipRelease, zipCheck, ZIP_NONE, ZIP_SHIFT, ZIP_MASK } from "./compress";
 
 // ---- page meta bits 12-15 (reserved for reclamation) ----
@@ -281,6 +282,8 @@ export function swapVm(vm: u32, n: u32): u32 {
   const table = tableOf(vm);
   const rng = vmI(vm, P_RCL_BASE) + RCL_RNG;
   let got: u32 = 0;
+  const sharing = shareBeforeSwapOn(vm);
+  const salt = sharing ? shareSaltMixed(vm) : 0;
   // rejection sampling: uniform among private pages; bounded so a VM with few private pages
   // falls through to a scan from a random start. Candidates are drawn PROBE at a time, then their
   // entries loaded in a loop of loads alone, so the cache misses of independent pages overlap.
@@ -302,6 +305,14 @@ export function swapVm(vm: u32, n: u32): u32 {
     store<u32>(rng, s3, 12);
     let warm: u32 = 0;
     for (let j: u32 = 0; j < k; j++) warm ^= load<u32>(table + load<u32>(probe + (j << 2)) * PAGE_ENTRY);
+    // and the TPS table slots share-before-swap will look at (a unique page looks at none: its
+    // load goes to the probe block instead, which is cached)
+    if (sharing) {
+      for (let j: u32 = 0; j < k; j++) {
+        const key = load<u32>(table + load<u32>(probe + (j << 2)) * PAGE_ENTRY, 4);
+        warm ^= load<u32>(select<u32>(probe, shareSlot(key, salt), key == KEY_UNIQUE));
+      }
+    }
     sink ^= warm;
     for (let j: u32 = 0; j < k && got < n; j++) {
       const ppn = load<u32>(probe + (j << 2));
