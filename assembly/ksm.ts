@@ -352,15 +352,12 @@ function unstableHolds(tv: u32, tp: u32, key: u32): bool {
   return (tm & STATE_MASK) == STATE_PRIVATE && (tm & K_UNSTABLE) != 0 && load<u32>(te, 4) == key;
 }
 
-/** cmp_and_merge_page for a page that is not a KSM page; `m` has K_RMAP. */
-function cmpAndMerge(vm: u32, ppn: u32, e: u32, m: u32, wa: u32): void {
-  m = removeFromTree(vm, e, m, wa);
-  if (m & M_DIRTY) {
-    // the checksum changed since the last visit: volatile, not worth a tree
-    store<u32>(e, m & ~M_DIRTY);
-    return;
-  }
-  const key = load<u32>(e, 4);
+/**
+ * cmp_and_merge_page, from the tree searches on, for a page that is not a KSM page: `m` has K_RMAP,
+ * is out of its tree and unchanged since the last visit, and `key` (its content) is not KEY_UNIQUE.
+ * scanSome handles the rest inline (issue 6).
+ */
+function merge(vm: u32, ppn: u32, e: u32, m: u32, key: u32): void {
   if (key == KEY_ZERO && hostI(HP_KSM_ZERO_PAGES) != 0) {
     splitLarge(vm, ppn);
     setState(vm, e, m | K_ZERO, STATE_SHARED);
@@ -369,12 +366,6 @@ function cmpAndMerge(vm: u32, ppn: u32, e: u32, m: u32, wa: u32): void {
     addStat(KSM_ZERO_PAGES, 1);
     addVmC(vm, C_SHARED_ZERO, 1);
     addVmC(vm, C_SHARE_MERGES, 1);
-    return;
-  }
-  if (key == KEY_UNIQUE) {
-    // equals nothing: it can only wait in the unstable tree, where nothing will ever find it
-    store<u32>(e, m | K_UNSTABLE);
-    addStat(KSM_PAGES_UNSHARED, 1);
     return;
   }
   const maxSharing = hostI(HP_KSM_MAX_SHARING);
@@ -456,25 +447,26 @@ let sink: u32 = 0; // keeps the warming loads from being optimised away
 const WARM: u32 = 32; // pages whose tree slots are loaded ahead of comparing them
 
 /**
- * Load the tree slots (and the first stable dup) of pages [ppn, end) that will need a lookup, in a
- * tight loop of independent loads, so that their cache misses overlap instead of queueing one
- * behind the other in cmpAndMerge.
+ * Load the tree slots (and the first stable dup) of pages [ppn, end) that will need a lookup
+ * (private, an rmap_item, unchanged, not KEY_UNIQUE), in a tight loop of independent loads, so
+ * that their cache misses overlap instead of queueing one behind the other in merge.
  */
 function warm(base: u32, ppn: u32, end: u32): void {
   const sb = load<u32>(stable), smask = load<u32>(stable, 4) - 1;
   const ub = load<u32>(unstable), umask = load<u32>(unstable, 4) - 1;
+  const path = STATE_MASK | M_DIRTY | K_RMAP; // the meta bits that decide a visit's path
   let acc: u32 = 0;
   for (let p = ppn; p < end; p++) {
     const e = base + p * PAGE_ENTRY;
     const key = load<u32>(e, 4);
-    if ((load<u32>(e) & (STATE_MASK | M_DIRTY)) != STATE_PRIVATE || key == KEY_UNIQUE) continue;
+    if ((load<u32>(e) & path) != (STATE_PRIVATE | K_RMAP) || key == KEY_UNIQUE) continue;
     const h = hashOf(key, 0);
     acc ^= load<u32>(sb + ((h & smask) << 4)) ^ load<u32>(ub + ((h & umask) << 4));
   }
   for (let p = ppn; p < end; p++) {
     const e = base + p * PAGE_ENTRY;
     const key = load<u32>(e, 4);
-    if ((load<u32>(e) & (STATE_MASK | M_DIRTY)) != STATE_PRIVATE || key == KEY_UNIQUE) continue;
+    if ((load<u32>(e) & path) != (STATE_PRIVATE | K_RMAP) || key == KEY_UNIQUE) continue;
     const h = hashOf(key, 0);
     const a = sb + ((h & smask) << 4);
     if (load<u32>(a) == key) acc ^= load<u32>(nodeAt(load<u32>(a, 8)), N_LEN);
@@ -491,11 +483,14 @@ function warm(base: u32, ppn: u32, end: u32): void {
 /**
  * Advance the cursor over up to `budget` pages to visit (scan_get_next_rmap_item +
  * cmp_and_merge_page). Returns the pages visited; `passEnded` when the full scan completed.
+ * The common paths (a KSM page, a new or changed page, a KEY_UNIQUE page, leaving the unstable
+ * tree) are inline with their counters in locals; tree searches go to merge (issue 6).
  */
 function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
   let n: u32 = 0;
   let skipped: u32 = 0;
   let newItems: u32 = 0;
+  let unshared: i32 = 0; // pages_unshared change
   while (true) {
     if (curVm >= nvms) {
       passEnded = true;
@@ -552,10 +547,31 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
         }
       }
       store<u32>(wa, w);
-      store<u32>(e, m);
       ppn++;
       n++;
-      if (!ksmPage) cmpAndMerge(vm, ppn - 1, e, m, wa);
+      if (ksmPage) {
+        store<u32>(e, m); // a KSM page needs nothing more
+        continue;
+      }
+      // cmp_and_merge_page: out of its tree (a stable one only after a COW break: rare) ...
+      if (m & K_STABLE) m = removeFromTree(vm, e, m, wa);
+      if (m & K_UNSTABLE) {
+        unshared--;
+        m &= ~K_UNSTABLE;
+      }
+      if (m & M_DIRTY) {
+        // ... the checksum changed since the last visit: volatile, not worth a tree
+        store<u32>(e, m & ~M_DIRTY);
+        continue;
+      }
+      const key = load<u32>(e, 4);
+      if (key == KEY_UNIQUE) {
+        // ... equals nothing: it can only wait in the unstable tree, where nothing will ever find it
+        store<u32>(e, m | K_UNSTABLE);
+        unshared++;
+        continue;
+      }
+      merge(vm, ppn - 1, e, m, key); // ... the tree searches
     }
     curPpn = ppn;
     newItems += vmItems;
@@ -567,6 +583,7 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
   addStat(KSM_RMAP_ITEMS, <f64>newItems);
   addStat(KSM_PAGES_SKIPPED, <f64>skipped);
   addStat(KSM_PAGES_SCANNED, <f64>n);
+  addStat(KSM_PAGES_UNSHARED, <f64>unshared);
   return n;
 }
 
