@@ -434,6 +434,7 @@ let passEnded: bool = false;
 let sink: u32 = 0; // keeps the warming loads from being optimised away
 const BATCH: u32 = 64; // pages visited ahead of their tree searches
 const todo: u32 = <u32>memory.data(BATCH * 4); // PPNs of the batch's pages that need a search
+const hashes: u32 = <u32>memory.data(BATCH * 4); // and the hashes of their contents
 
 /**
  * The tree searches of the `k` pages listed in `todo` (vm's, page table at `base`), in scan order.
@@ -446,7 +447,7 @@ function searchAll(vm: u32, base: u32, k: u32): void {
   const ub = load<u32>(unstable), umask = load<u32>(unstable, 4) - 1;
   let acc: u32 = 0;
   for (let i: u32 = 0; i < k; i++) {
-    const h = hashOf(load<u32>(base + load<u32>(todo + (i << 2)) * PAGE_ENTRY, 4), 0);
+    const h = load<u32>(hashes + (i << 2));
     acc ^= load<u32>(sb + ((h & smask) << 4)) ^ load<u32>(ub + ((h & umask) << 4));
   }
   sink ^= acc;
@@ -534,7 +535,7 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
         const wa = words + (ppn << 2);
         let m = load<u32>(e);
         const st = m & STATE_MASK;
-        const ksmPage = st == STATE_SHARED && (m & K_ZERO) == 0;
+        const ksmPage = (st == STATE_SHARED) & ((m & K_ZERO) == 0); // & not &&: no branch (issue 6)
         if (st != STATE_PRIVATE && !ksmPage) {
           // not an anonymous page ksmd can map: its rmap_item (if any) is freed as ksmd walks past
           if (m & K_RMAP) {
@@ -582,14 +583,16 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
         // since the last visit (checksum) is volatile, not worth a tree; a KEY_UNIQUE page equals
         // nothing, it can only wait in the unstable tree; any other page needs a tree search.
         const plain = !ksmPage;
-        const out = plain && (m & K_UNSTABLE) != 0;
-        const dirty = plain && (m & M_DIRTY) != 0;
-        const unique = plain && !dirty && load<u32>(e, 4) == KEY_UNIQUE;
+        const out = plain & ((m & K_UNSTABLE) != 0);
+        const dirty = plain & ((m & M_DIRTY) != 0);
+        const key = load<u32>(e, 4);
+        const unique = plain & !dirty & (key == KEY_UNIQUE);
         m = select<u32>(m & ~(K_UNSTABLE | M_DIRTY), m, plain);
         store<u32>(e, m | select<u32>(K_UNSTABLE, 0, unique));
         unshared += <i32>unique - <i32>out;
         store<u32>(todo + (k << 2), ppn);
-        k += <u32>(plain && !dirty && !unique);
+        store<u32>(hashes + (k << 2), hashOf(key, 0)); // so that searchAll's loads ahead are a short loop
+        k += <u32>(plain & !dirty & !unique);
         ppn++;
         n++;
       }
