@@ -434,19 +434,21 @@ let passEnded: bool = false;
 let sink: u32 = 0; // keeps the warming loads from being optimised away
 const BATCH: u32 = 64; // pages visited ahead of their tree searches
 const todo: u32 = <u32>memory.data(BATCH * 4); // PPNs of the batch's pages that need a search
-const hashes: u32 = <u32>memory.data(BATCH * 4); // and the hashes of their contents
+const hashes: u32 = <u32>memory.data(BATCH * 4); // the hashes of their contents, runs of one once
 
 /**
  * The tree searches of the `k` pages listed in `todo` (vm's, page table at `base`), in scan order.
- * First their tree slots are loaded in a tight loop of independent loads, so that the cache misses
- * overlap instead of queueing one behind the other in the searches (issue 6; loading what a hit
- * points at too, the dup's node and the unstable tree's page, cost more than it saved).
+ * First the tree slots of the `j` hashes in `hashes` are loaded in a tight loop of independent
+ * loads, so that the cache misses overlap instead of queueing one behind the other in the
+ * searches (issue 6). WASM has no prefetch: a load that misses holds up the instructions after it
+ * once the reorder window is full, so the loop lists a run of one content (zero pages) once, and
+ * does not load what a hit points at (the dup's node, the unstable tree's page: it cost more).
  */
-function searchAll(vm: u32, base: u32, k: u32): void {
+function searchAll(vm: u32, base: u32, k: u32, j: u32): void {
   const sb = load<u32>(stable), smask = load<u32>(stable, 4) - 1;
   const ub = load<u32>(unstable), umask = load<u32>(unstable, 4) - 1;
   let acc: u32 = 0;
-  for (let i: u32 = 0; i < k; i++) {
+  for (let i: u32 = 0; i < j; i++) {
     const h = load<u32>(hashes + (i << 2));
     acc ^= load<u32>(sb + ((h & smask) << 4)) ^ load<u32>(ub + ((h & umask) << 4));
   }
@@ -530,6 +532,7 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
     while (ppn < pages && n < budget) {
       const end = min(pages, ppn + BATCH);
       let k: u32 = 0; // pages listed in todo
+      let j: u32 = 0, last: u32 = 0; // hashes listed, the last one
       while (ppn < end && n < budget) {
         const e = base + ppn * PAGE_ENTRY;
         const wa = words + (ppn << 2);
@@ -539,8 +542,8 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
         if (st != STATE_PRIVATE && !ksmPage) {
           // not an anonymous page ksmd can map: its rmap_item (if any) is freed as ksmd walks past
           if (m & K_RMAP) {
-            searchAll(vm, base, k);
-            k = 0;
+            searchAll(vm, base, k, j);
+            k = j = 0;
             freeItem(vm, e, m, wa);
           }
           ppn++;
@@ -549,8 +552,8 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
         if (!ksmPage && (m & K_STABLE) != 0) {
           // a KSM page since broken by a write leaves its stable node now (only the rmap word's
           // node bits change, so this can come before the aging below)
-          searchAll(vm, base, k);
-          k = 0;
+          searchAll(vm, base, k, j);
+          k = j = 0;
           m = removeFromTree(vm, e, m, wa);
           store<u32>(e, m);
         }
@@ -591,12 +594,16 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
         store<u32>(e, m | select<u32>(K_UNSTABLE, 0, unique));
         unshared += <i32>unique - <i32>out;
         store<u32>(todo + (k << 2), ppn);
-        store<u32>(hashes + (k << 2), hashOf(key, 0)); // so that searchAll's loads ahead are a short loop
-        k += <u32>(plain & !dirty & !unique);
+        const listed = plain & !dirty & !unique;
+        const h = hashOf(key, 0);
+        store<u32>(hashes + (j << 2), h); // so that searchAll's loads ahead are a short loop
+        j += <u32>(listed & (h != last));
+        last = select<u32>(h, last, listed);
+        k += <u32>listed;
         ppn++;
         n++;
       }
-      searchAll(vm, base, k);
+      searchAll(vm, base, k, j);
     }
     curPpn = ppn;
     newItems += vmItems;
