@@ -36,12 +36,12 @@
 // ppn), both share.ts tables. Content keys are the contents, so "memcmp" is key equality; a
 // KEY_UNIQUE page can match nothing and takes no tree entry, but is counted as KSM counts it.
 import {
-  PAGE_ENTRY, REGION_SHIFT, P_PAGES, P_PAGE_BASE, P_REGION_BASE, P_POWERED, HP_NVMS, H_PRIVATE, H_COMMON,
+  PAGE_ENTRY, REGION_SHIFT, C_PRIVATE, C_SHARED, P_PAGES, P_PAGE_BASE, P_REGION_BASE, P_POWERED, HP_NVMS, H_PRIVATE, H_COMMON,
   HP_SHARE_POLICY, HP_KSM_MAX_SHARING, HP_KSM_ZERO_PAGES, HP_KSM_SMART, P_SHARE_ON, P_KSM_RMAP,
   C_SHARED_ZERO, C_SHARED_X, C_SHARE_MERGES, C_KSM_RMAP_ITEMS, H_SHARED_X, H_COMMON_X, H_SHARE_DROPPED,
   H_SHARE_TABLE_BYTES, vmI, setVmI, hostI, vmC, addVmC, hostC, addHostC, reserve,
 } from "./memory";
-import { STATE_MASK, STATE_UNBACKED, STATE_PRIVATE, STATE_SHARED, M_DIRTY, REGION_LARGE, setState, breakLarge } from "./pagetable";
+import { STATE_MASK, STATE_UNBACKED, STATE_PRIVATE, STATE_SHARED, M_DIRTY, REGION_LARGE, setState, stateCounter, breakLarge } from "./pagetable";
 import { allocSmall, freeSmall } from "./machine";
 import { KEY_UNIQUE, KEY_ZERO } from "./content";
 import { tInit, tFind, tPut, tDelete, tClear, tRoom, hashOf, EMPTY } from "./share";
@@ -328,15 +328,23 @@ function removeFromTree(vm: u32, e: u32, m: u32, wa: u32): u32 {
   if (load<u8>(vmI(vm, P_REGION_BASE) + (ppn >>> REGION_SHIFT)) == REGION_LARGE) breakLarge(vm, ppn);
 }
 
-/** Private page (vm, ppn) becomes a mapping of KSM page `id` (content `key`). */
-function mapKsm(vm: u32, ppn: u32, e: u32, m: u32, id: u32, key: u32): void {
+/** The page side of mapKsm: private page (vm, ppn) maps KSM page `id`; no counters. */
+// @ts-ignore: decorator
+@inline function linkKsm(vm: u32, ppn: u32, e: u32, m: u32, id: u32): void {
   splitLarge(vm, ppn);
   const wa = vmI(vm, P_KSM_RMAP) + (ppn << 2);
   store<u32>(wa, (load<u32>(wa) & ((1 << NODE_SHIFT) - 1)) | (id << NODE_SHIFT));
-  setState(vm, e, (m & ~K_UNSTABLE) | K_STABLE, STATE_SHARED);
+  store<u32>(e, (m & ~(K_UNSTABLE | STATE_MASK)) | K_STABLE | STATE_SHARED);
   const n = nodeAt(id);
   store<u32>(n, load<u32>(n, N_LEN) + 1, N_LEN);
   store<u32>(n, load<u32>(n, N_MAP) + 1, N_MAP);
+}
+
+/** Private page (vm, ppn) becomes a mapping of KSM page `id` (content `key`). */
+function mapKsm(vm: u32, ppn: u32, e: u32, m: u32, id: u32, key: u32): void {
+  linkKsm(vm, ppn, e, m, id);
+  addVmC(vm, stateCounter(m & STATE_MASK), -1);
+  addVmC(vm, C_SHARED, 1);
   if (key == KEY_ZERO) addVmC(vm, C_SHARED_ZERO, 1);
   addVmC(vm, C_SHARED_X, 1);
   addHostC(H_SHARED_X, 1);
@@ -352,41 +360,12 @@ function unstableHolds(tv: u32, tp: u32, key: u32): bool {
   return (tm & STATE_MASK) == STATE_PRIVATE && (tm & K_UNSTABLE) != 0 && load<u32>(te, 4) == key;
 }
 
-/** cmp_and_merge_page for a page that is not a KSM page; `m` has K_RMAP. */
-function cmpAndMerge(vm: u32, ppn: u32, e: u32, m: u32, wa: u32): void {
-  m = removeFromTree(vm, e, m, wa);
-  if (m & M_DIRTY) {
-    // the checksum changed since the last visit: volatile, not worth a tree
-    store<u32>(e, m & ~M_DIRTY);
-    return;
-  }
-  const key = load<u32>(e, 4);
-  if (key == KEY_ZERO && hostI(HP_KSM_ZERO_PAGES) != 0) {
-    splitLarge(vm, ppn);
-    setState(vm, e, m | K_ZERO, STATE_SHARED);
-    addHostC(H_PRIVATE, -1);
-    freeSmall(1);
-    addStat(KSM_ZERO_PAGES, 1);
-    addVmC(vm, C_SHARED_ZERO, 1);
-    addVmC(vm, C_SHARE_MERGES, 1);
-    return;
-  }
-  if (key == KEY_UNIQUE) {
-    // equals nothing: it can only wait in the unstable tree, where nothing will ever find it
-    store<u32>(e, m | K_UNSTABLE);
-    addStat(KSM_PAGES_UNSHARED, 1);
-    return;
-  }
-  const maxSharing = hostI(HP_KSM_MAX_SHARING);
-  const id = stableFind(key, maxSharing);
-  if (id != 0) {
-    mapKsm(vm, ppn, e, m, id, key);
-    addStat(KSM_PAGES_SHARING, 1);
-    addHostC(H_PRIVATE, -1);
-    freeSmall(1);
-    if (load<u32>(nodeAt(id), N_LEN) >= maxSharing) toTail(key, id);
-    return;
-  }
+/**
+ * cmp_and_merge_page, from the unstable tree search on (searchAll did the rest), for a page that
+ * is not a KSM page: `m` has K_RMAP, is out of its tree and unchanged since the last visit, and
+ * `key` (its content) is not KEY_UNIQUE and in no stable node with room.
+ */
+function unstableMerge(vm: u32, ppn: u32, e: u32, m: u32, key: u32, maxSharing: u32): void {
   let a = tFind(unstable, key, 0);
   if (load<u32>(a) != EMPTY) {
     const tv = load<u32>(a, 8), tp = load<u32>(a, 12);
@@ -453,49 +432,87 @@ function toTail(key: u32, id: u32): void {
 
 let passEnded: bool = false;
 let sink: u32 = 0; // keeps the warming loads from being optimised away
-const WARM: u32 = 32; // pages whose tree slots are loaded ahead of comparing them
+const BATCH: u32 = 64; // pages visited ahead of their tree searches
+const todo: u32 = <u32>memory.data(BATCH * 4); // PPNs of the batch's pages that need a search
+const hashes: u32 = <u32>memory.data(BATCH * 4); // the hashes of their contents, runs of one once
 
 /**
- * Load the tree slots (and the first stable dup) of pages [ppn, end) that will need a lookup, in a
- * tight loop of independent loads, so that their cache misses overlap instead of queueing one
- * behind the other in cmpAndMerge.
+ * The tree searches of the `k` pages listed in `todo` (vm's, page table at `base`), in scan order.
+ * First the tree slots of the `j` hashes in `hashes` are loaded in a tight loop of independent
+ * loads, so that the cache misses overlap instead of queueing one behind the other in the
+ * searches (issue 6). WASM has no prefetch: a load that misses holds up the instructions after it
+ * once the reorder window is full, so the loop lists a run of one content (zero pages) once, and
+ * does not load what a hit points at (the dup's node, the unstable tree's page: it cost more).
  */
-function warm(base: u32, ppn: u32, end: u32): void {
+function searchAll(vm: u32, base: u32, k: u32, j: u32): void {
   const sb = load<u32>(stable), smask = load<u32>(stable, 4) - 1;
   const ub = load<u32>(unstable), umask = load<u32>(unstable, 4) - 1;
   let acc: u32 = 0;
-  for (let p = ppn; p < end; p++) {
-    const e = base + p * PAGE_ENTRY;
-    const key = load<u32>(e, 4);
-    if ((load<u32>(e) & (STATE_MASK | M_DIRTY)) != STATE_PRIVATE || key == KEY_UNIQUE) continue;
-    const h = hashOf(key, 0);
+  for (let i: u32 = 0; i < j; i++) {
+    const h = load<u32>(hashes + (i << 2));
     acc ^= load<u32>(sb + ((h & smask) << 4)) ^ load<u32>(ub + ((h & umask) << 4));
   }
-  for (let p = ppn; p < end; p++) {
-    const e = base + p * PAGE_ENTRY;
-    const key = load<u32>(e, 4);
-    if ((load<u32>(e) & (STATE_MASK | M_DIRTY)) != STATE_PRIVATE || key == KEY_UNIQUE) continue;
-    const h = hashOf(key, 0);
-    const a = sb + ((h & smask) << 4);
-    if (load<u32>(a) == key) acc ^= load<u32>(nodeAt(load<u32>(a, 8)), N_LEN);
-    const u = ub + ((h & umask) << 4);
-    if (load<u32>(u) == key) {
-      // the page this one would merge with: its entry and rmap word
-      const tv = load<u32>(u, 8), tp = load<u32>(u, 12);
-      if (tv < hostI(HP_NVMS)) acc ^= load<u32>(vmI(tv, P_PAGE_BASE) + tp * PAGE_ENTRY) ^ load<u32>(vmI(tv, P_KSM_RMAP) + (tp << 2));
-    }
-  }
   sink ^= acc;
+  const zeroPages = hostI(HP_KSM_ZERO_PAGES) != 0;
+  const maxSharing = hostI(HP_KSM_MAX_SHARING);
+  let merged: u32 = 0, mergedZero: u32 = 0; // pages merged into a KSM page, of them zero-filled
+  for (let i: u32 = 0; i < k; i++) {
+    const ppn = load<u32>(todo + (i << 2));
+    const e = base + ppn * PAGE_ENTRY;
+    const m = load<u32>(e), key = load<u32>(e, 4);
+    if (key == KEY_ZERO && zeroPages) {
+      // use_zero_pages: an empty page maps the kernel zero page
+      splitLarge(vm, ppn);
+      setState(vm, e, m | K_ZERO, STATE_SHARED);
+      addHostC(H_PRIVATE, -1);
+      freeSmall(1);
+      addStat(KSM_ZERO_PAGES, 1);
+      addVmC(vm, C_SHARED_ZERO, 1);
+      addVmC(vm, C_SHARE_MERGES, 1);
+      continue;
+    }
+    const id = stableFind(key, maxSharing);
+    if (id == 0) {
+      unstableMerge(vm, ppn, e, m, key, maxSharing);
+      continue;
+    }
+    // the stable tree has a KSM page of this content with room: the page maps it (mapKsm, its
+    // counters summed below: issue 6); its own page is freed
+    linkKsm(vm, ppn, e, m, id);
+    merged++;
+    mergedZero += <u32>(key == KEY_ZERO);
+    if (load<u32>(nodeAt(id), N_LEN) >= maxSharing) toTail(key, id);
+  }
+  const d = <f64>merged;
+  addVmC(vm, C_PRIVATE, -d);
+  addVmC(vm, C_SHARED, d);
+  addVmC(vm, C_SHARED_ZERO, <f64>mergedZero);
+  addVmC(vm, C_SHARED_X, d);
+  addHostC(H_SHARED_X, d);
+  addVmC(vm, C_SHARE_MERGES, d);
+  addStat(KSM_PAGES_SHARING, d);
+  addHostC(H_PRIVATE, -d);
+  freeSmall(d);
 }
 
 /**
  * Advance the cursor over up to `budget` pages to visit (scan_get_next_rmap_item +
  * cmp_and_merge_page). Returns the pages visited; `passEnded` when the full scan completed.
+ *
+ * A batch of pages is visited in two steps (issue 6): first every page as far as it goes without
+ * a tree search (a KSM page, a new or changed page, a KEY_UNIQUE page; leaving the unstable tree),
+ * with selects rather than branches on its kind, which is random, and the counters in locals;
+ * then the tree searches of the rest (searchAll), in order. The order of events is the kernel's:
+ * a search changes only its page, earlier pages (the unstable tree holds pages scanned before in
+ * this full scan) and the trees, which the first step does not read; the rare steps that do touch
+ * the stable tree (freeing the item of a page gone, a COW-broken KSM page leaving its node) run
+ * after the searches listed before them.
  */
 function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
   let n: u32 = 0;
   let skipped: u32 = 0;
   let newItems: u32 = 0;
+  let unshared: i32 = 0; // pages_unshared change
   while (true) {
     if (curVm >= nvms) {
       passEnded = true;
@@ -512,50 +529,81 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
     const words = vmI(vm, P_KSM_RMAP);
     let ppn = curPpn;
     let vmItems: u32 = 0;
-    let warmed = ppn;
     while (ppn < pages && n < budget) {
-      if (ppn >= warmed) {
-        warmed = min(pages, ppn + WARM);
-        warm(base, ppn, warmed);
-      }
-      const e = base + ppn * PAGE_ENTRY;
-      const wa = words + (ppn << 2);
-      let m = load<u32>(e);
-      const st = m & STATE_MASK;
-      const ksmPage = st == STATE_SHARED && (m & K_ZERO) == 0;
-      if (st != STATE_PRIVATE && !ksmPage) {
-        // not an anonymous page ksmd can map: its rmap_item (if any) is freed as ksmd walks past
-        if (m & K_RMAP) freeItem(vm, e, m, wa);
-        ppn++;
-        continue;
-      }
-      let w = load<u32>(wa);
-      if ((m & K_RMAP) == 0) {
-        m |= K_RMAP | M_DIRTY; // a new rmap_item: oldchecksum 0, so the first visit only records it
-        w = 0;
-        vmItems++;
-      }
-      if (smart && !ksmPage) {
-        const age = w & 15;
-        if (age < AGE_MAX) w++;
-        if (age >= 3) {
-          if ((w & 0xf0) == 0) {
-            w |= skipAge(age) << 4;
-          } else {
-            w -= SKIP_ONE;
-            store<u32>(wa, w);
-            store<u32>(e, removeFromTree(vm, e, m, wa));
-            skipped++;
-            ppn++;
-            continue;
+      const end = min(pages, ppn + BATCH);
+      let k: u32 = 0; // pages listed in todo
+      let j: u32 = 0, last: u32 = 0; // hashes listed, the last one
+      while (ppn < end && n < budget) {
+        const e = base + ppn * PAGE_ENTRY;
+        const wa = words + (ppn << 2);
+        let m = load<u32>(e);
+        const st = m & STATE_MASK;
+        const ksmPage = (st == STATE_SHARED) & ((m & K_ZERO) == 0); // & not &&: no branch (issue 6)
+        if (st != STATE_PRIVATE && !ksmPage) {
+          // not an anonymous page ksmd can map: its rmap_item (if any) is freed as ksmd walks past
+          if (m & K_RMAP) {
+            searchAll(vm, base, k, j);
+            k = j = 0;
+            freeItem(vm, e, m, wa);
+          }
+          ppn++;
+          continue;
+        }
+        if (!ksmPage && (m & K_STABLE) != 0) {
+          // a KSM page since broken by a write leaves its stable node now (only the rmap word's
+          // node bits change, so this can come before the aging below)
+          searchAll(vm, base, k, j);
+          k = j = 0;
+          m = removeFromTree(vm, e, m, wa);
+          store<u32>(e, m);
+        }
+        let w = load<u32>(wa);
+        if ((m & K_RMAP) == 0) {
+          m |= K_RMAP | M_DIRTY; // a new rmap_item: oldchecksum 0, so the first visit only records it
+          w = 0;
+          vmItems++;
+        }
+        if (smart && !ksmPage) {
+          const age = w & 15;
+          if (age < AGE_MAX) w++;
+          if (age >= 3) {
+            if ((w & 0xf0) == 0) {
+              w |= skipAge(age) << 4;
+            } else {
+              // skipped: it leaves its tree
+              w -= SKIP_ONE;
+              store<u32>(wa, w);
+              store<u32>(e, m & ~K_UNSTABLE);
+              unshared -= <i32>((m & K_UNSTABLE) != 0);
+              skipped++;
+              ppn++;
+              continue;
+            }
           }
         }
+        store<u32>(wa, w);
+        // cmp_and_merge_page; nothing for a KSM page. Else out of the unstable tree; a page changed
+        // since the last visit (checksum) is volatile, not worth a tree; a KEY_UNIQUE page equals
+        // nothing, it can only wait in the unstable tree; any other page needs a tree search.
+        const plain = !ksmPage;
+        const out = plain & ((m & K_UNSTABLE) != 0);
+        const dirty = plain & ((m & M_DIRTY) != 0);
+        const key = load<u32>(e, 4);
+        const unique = plain & !dirty & (key == KEY_UNIQUE);
+        m = select<u32>(m & ~(K_UNSTABLE | M_DIRTY), m, plain);
+        store<u32>(e, m | select<u32>(K_UNSTABLE, 0, unique));
+        unshared += <i32>unique - <i32>out;
+        store<u32>(todo + (k << 2), ppn);
+        const listed = plain & !dirty & !unique;
+        const h = hashOf(key, 0);
+        store<u32>(hashes + (j << 2), h); // so that searchAll's loads ahead are a short loop
+        j += <u32>(listed & (h != last));
+        last = select<u32>(h, last, listed);
+        k += <u32>listed;
+        ppn++;
+        n++;
       }
-      store<u32>(wa, w);
-      store<u32>(e, m);
-      ppn++;
-      n++;
-      if (!ksmPage) cmpAndMerge(vm, ppn - 1, e, m, wa);
+      searchAll(vm, base, k, j);
     }
     curPpn = ppn;
     newItems += vmItems;
@@ -567,6 +615,7 @@ function scanSome(budget: u32, nvms: u32, smart: bool): u32 {
   addStat(KSM_RMAP_ITEMS, <f64>newItems);
   addStat(KSM_PAGES_SKIPPED, <f64>skipped);
   addStat(KSM_PAGES_SCANNED, <f64>n);
+  addStat(KSM_PAGES_UNSHARED, <f64>unshared);
   return n;
 }
 
