@@ -3,8 +3,11 @@
 // all. Not used by the simulator itself.
 //   floorScan    a sequential read of every 8-byte page entry (a full metadata scan can go no faster)
 //   floorCopy    memory.copy of the same bytes (the memory-bandwidth yardstick)
-//   floorGather  random reads of page entries drawn like uniform touches (a touch loop's floor)
-import { reserve } from "./memory";
+//   floorTouch   touches drawn as touchVm draws them, each reduced to one read and write of its page
+//                entry (the touch loop's floor)
+import { reserve, vmI, P_ACTIVE, P_PATTERN, P_QTABLE_BASE, P_HOT, P_HOT_T, P_WRITE_T, P_PAGE_BASE, PAGE_ENTRY } from "./memory";
+import { drawBatch, batch, BATCH, WRITE_BIT } from "./workload";
+import { seedState } from "./rng";
 
 let scratch: u32 = 0;
 let scratchBytes: u32 = 0;
@@ -37,30 +40,30 @@ export function floorCopy(addr: u32, bytes: u32, chunk: u32): u32 {
   return done;
 }
 
+const floorRng = memory.data(16);
+
 /**
- * `count` reads of 8-byte entries at uniformly random indices below `entries` from `addr`, the
- * indices drawn with xoshiro128** (state in locals) 64 at a time and then loaded, as the touch loop
- * draws and warms a batch. Returns the XOR of what was read.
+ * `count` touches of `vm` drawn as touchVm draws them (drawBatch: the VM's pattern and write share,
+ * from a stream seeded with `seed`, not the VM's own), each batch's entries loaded ahead as
+ * touchVm loads them, then each entry read and written back with `bits` or-ed in: what every touch
+ * costs whatever it does, the draws and the memory traffic. With bits = 0 the table is left as it
+ * was. Returns the XOR of the loads ahead.
  */
-export function floorGather(addr: u32, entries: u32, count: u32, seed: u32): u32 {
-  let s0: u32 = seed | 1, s1: u32 = 0x9e3779b9, s2: u32 = 0x85ebca6b, s3: u32 = 0xc2b2ae35;
-  let x: u64 = 0;
-  const idx = memory.data(64 * 4);
+export function floorTouch(vm: u32, count: u32, seed: u32, bits: u32): u32 {
+  seedState(floorRng, seed, 0);
+  const active = vmI(vm, P_ACTIVE), pattern = vmI(vm, P_PATTERN), writeT = vmI(vm, P_WRITE_T);
+  const qtable = vmI(vm, P_QTABLE_BASE), hot = vmI(vm, P_HOT), hotT = vmI(vm, P_HOT_T);
+  const table = vmI(vm, P_PAGE_BASE);
+  let warm: u32 = 0;
   for (let done: u32 = 0; done < count; ) {
-    const n = min<u32>(64, count - done);
+    const n = min(BATCH, count - done);
     done += n;
+    drawBatch(floorRng, n, pattern, active, qtable, hot, hotT, writeT);
+    for (let j: u32 = 0; j < n; j++) warm ^= load<u32>(table + (load<u32>(batch + (j << 2)) & ~WRITE_BIT) * PAGE_ENTRY);
     for (let j: u32 = 0; j < n; j++) {
-      const r = rotl<u32>(s1 * 5, 7) * 9;
-      const t = s1 << 9;
-      s2 ^= s0;
-      s3 ^= s1;
-      s1 ^= s2;
-      s0 ^= s3;
-      s2 ^= t;
-      s3 = rotl<u32>(s3, 11);
-      store<u32>(idx + (j << 2), <u32>((<u64>r * <u64>entries) >>> 32));
+      const e = table + (load<u32>(batch + (j << 2)) & ~WRITE_BIT) * PAGE_ENTRY;
+      store<u32>(e, load<u32>(e) | bits);
     }
-    for (let j: u32 = 0; j < n; j++) x ^= load<u64>(addr + (load<u32>(idx + (j << 2)) << 3));
   }
-  return <u32>(x ^ (x >>> 32));
+  return warm;
 }

@@ -27,7 +27,7 @@ export {
   KSM_ZERO_PAGES, KSM_STATS,
 } from "./ksm";
 import { shareCheckVm, shareCheckHost } from "./share"; // sharing (issue 3)
-export { floorScan, floorCopy, floorGather } from "./floor"; // benchmarks' floors (issue 6)
+export { floorScan, floorCopy, floorTouch } from "./floor"; // benchmarks' floors (issue 6)
 
 /** Set up an empty host. Returns the host record's address. */
 export function init(totalPages: u32, vmkPages: u32, largePages: u32, seed: u32): u32 {

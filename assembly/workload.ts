@@ -32,9 +32,9 @@ export const PATTERN_ZIPF: u32 = 1;
 export const PATTERN_HOTCOLD: u32 = 2;
 
 const QBITS: u32 = 10; // log2(QTABLE_ENTRIES)
-const BATCH: u32 = 64; // touches drawn ahead of applying them
-const WRITE_BIT: u32 = 0x8000_0000; // PPNs are below 2^31
-const batch = memory.data(BATCH * 4);
+export const BATCH: u32 = 64; // touches drawn ahead of applying them
+export const WRITE_BIT: u32 = 0x8000_0000; // PPNs are below 2^31
+export const batch = memory.data(BATCH * 4);
 let sink: u32 = 0; // keeps the warming loads from being optimised away
 const QFRAC: u32 = 32 - QBITS;
 
@@ -70,7 +70,7 @@ export function setPattern(vm: u32): void {
  * for the page in it; then one for read/write. The generator's state stays in locals for the batch
  * (through memory, each draw cost more than the draw: issue 6); the stream is rng.ts next() exactly.
  */
-function drawBatch(rng: u32, n: u32, pattern: u32, active: u32, qtable: u32, hot: u32, hotT: u32, writeT: u32): void {
+export function drawBatch(rng: u32, n: u32, pattern: u32, active: u32, qtable: u32, hot: u32, hotT: u32, writeT: u32): void {
   let s0 = load<u32>(rng), s1 = load<u32>(rng, 4), s2 = load<u32>(rng, 8), s3 = load<u32>(rng, 12);
   for (let j: u32 = 0; j < n; j++) {
     let u = rotl(s1 * 5, 7) * 9;

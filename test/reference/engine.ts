@@ -76,7 +76,7 @@ export function referenceEngine(k: Layout): ReferenceEngine {
     shareFloorPass: notModelled("the benchmarks' floors"),
     floorScan: notModelled("the benchmarks' floors"),
     floorCopy: notModelled("the benchmarks' floors"),
-    floorGather: notModelled("the benchmarks' floors"),
+    floorTouch: notModelled("the benchmarks' floors"),
   };
   for (const [name, value] of Object.entries(k)) {
     raw[name] = new WebAssembly.Global({ value: "i32", mutable: false }, value | 0);
