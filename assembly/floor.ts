@@ -40,7 +40,7 @@ export function floorCopy(addr: u32, bytes: u32, chunk: u32): u32 {
   return done;
 }
 
-const floorRng = memory.data(16);
+const floorRng = <u32>memory.data(16);
 
 /**
  * `count` touches of `vm` drawn as touchVm draws them (drawBatch: the VM's pattern and write share,
