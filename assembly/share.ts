@@ -273,8 +273,10 @@ function newPass(vm: u32, pages: u32): void {
 
 // @ts-ignore: decorator
 @inline function markHinted(vm: u32, e: u32, m: u32): void {
-  if ((m & M_HINTED) == 0) addVmC(vm, C_HINTS, 1);
-  store<u32>(e, m | M_HINTED);
+  if ((m & M_HINTED) == 0) {
+    addVmC(vm, C_HINTS, 1);
+    store<u32>(e, m | M_HINTED); // only when new: a page seen again leaves its line clean (issue 6)
+  }
 }
 
 const OFFER_HINT: i32 = 1; // the page may be left as a new hint
@@ -348,22 +350,9 @@ function offer(vm: u32, ppn: u32, e: u32, m: u32, key: u32, salt: u32, flags: i3
   return 0;
 }
 
-const WARM: u32 = 32; // pages per batch of the scanner
-const batches: u32 = <u32>memory.data(WARM * 16); // two batches; per page: ppn, hashOf(key, salt) or 0
+const WARM: u32 = 32; // pages whose entries and table slots are loaded ahead
+const batch: u32 = <u32>memory.data(WARM * 4);
 let sink: u32 = 0; // keeps the warming loads from being optimised away
-
-/**
- * The scanner's visit of private page `p` (entry `e`, meta `m`) with shareable content `key` in a
- * large page: hashed but not shared, as a large page is never shared whole (KB1021095).
- */
-function hashLarge(vm: u32, p: u32, e: u32, m: u32, key: u32, salt: u32): void {
-  markHinted(vm, e, m);
-  const a = tFind(tps, key, salt);
-  if (load<u32>(a) == EMPTY && tRoom(tps, true)) {
-    tPut(tps, tFind(tps, key, salt), key, salt, HINT | vm, p);
-    addHostC(H_SHARE_ENTRIES, 1);
-  }
-}
 
 /**
  * The TPS scanner: visit the next `count` pages of the VM in its random pass order. One call per
@@ -378,80 +367,62 @@ export function tpsScan(vm: u32, count: u32): u32 {
   const base = vmI(vm, P_PAGE_BASE);
   const rbase = vmI(vm, P_REGION_BASE);
   const salt = vmI(vm, P_SHARE_SALT);
-  const saltMixed = mixK2(salt);
-  const ownHint = HINT | vm;
   let step = vmI(vm, P_SHARE_STEP);
   let ppn = vmI(vm, P_SHARE_PPN);
   let done = vmI(vm, P_SHARE_DONE);
   let shared: u32 = 0;
-  let hinted: u32 = 0; // pages newly hinted by the loop itself: C_HINTS once per call (issue 6)
-  // In batches, software-pipelined (issue 6): a page costs two cache misses (its entry, then its
-  // content's table slot), so while one batch's table slots load, the next batch is drawn and its
-  // entries load; all in loops of independent loads, so the misses overlap instead of queueing.
-  let cur = batches, next = batches + (WARM << 3);
-  let n: u32 = 0; // pages of `cur`, drawn and hashed, not visited yet
-  for (let i: u32 = 0; i < count || n > 0; ) {
-    let acc: u32 = 0;
+  for (let i: u32 = 0; i < count; ) {
+    if (done >= pages) {
+      addVmC(vm, C_SHARE_PASSES, 1);
+      newPass(vm, pages);
+      step = vmI(vm, P_SHARE_STEP);
+      ppn = vmI(vm, P_SHARE_PPN);
+      done = 0;
+    }
+    // the next pages of the pass, their entries and table slots loaded ahead in loops of independent
+    // loads (random order means a cache miss per page: they overlap instead of queueing)
+    const n = min(WARM, min(count - i, pages - done));
     const tb = load<u32>(tps), tmask = load<u32>(tps, 4) - 1;
-    for (let j: u32 = 0; j < n; j++) acc ^= load<u32>(tb + ((load<u32>(cur + (j << 3), 4) & tmask) << ENTRY_SHIFT));
-    let nn: u32 = 0;
-    if (i < count) {
-      if (done >= pages) {
-        addVmC(vm, C_SHARE_PASSES, 1);
-        newPass(vm, pages); // its draws only come earlier than the visits of `cur`: no other draws
-        step = vmI(vm, P_SHARE_STEP);
-        ppn = vmI(vm, P_SHARE_PPN);
-        done = 0;
-      }
-      nn = min(WARM, min(count - i, pages - done));
-      for (let j: u32 = 0; j < nn; j++) {
-        store<u32>(next + (j << 3), ppn);
-        acc ^= load<u32>(base + ppn * PAGE_ENTRY);
-        ppn += step;
-        ppn = select(ppn - pages, ppn, ppn >= pages);
-      }
-      done += nn;
-      i += nn;
+    let acc: u32 = 0;
+    for (let j: u32 = 0; j < n; j++) {
+      store<u32>(batch + (j << 2), ppn);
+      acc ^= load<u32>(base + ppn * PAGE_ENTRY);
+      ppn += step;
+      if (ppn >= pages) ppn -= pages;
+    }
+    for (let j: u32 = 0; j < n; j++) {
+      const e = base + load<u32>(batch + (j << 2)) * PAGE_ENTRY;
+      const key = load<u32>(e, 4);
+      if ((load<u32>(e) & STATE_MASK) == STATE_PRIVATE && key != KEY_UNIQUE) acc ^= load<u32>(tb + ((hashOf(key, salt) & tmask) << ENTRY_SHIFT));
     }
     sink ^= acc;
+    done += n;
+    i += n;
     for (let j: u32 = 0; j < n; j++) {
-      const p = load<u32>(cur + (j << 3));
+      const p = load<u32>(batch + (j << 2));
       const e = base + p * PAGE_ENTRY;
       const m = load<u32>(e);
+      if ((m & STATE_MASK) != STATE_PRIVATE) continue;
       const key = load<u32>(e, 4);
-      // the table is read afresh: offer may have rebuilt it
-      const a = load<u32>(tps) + ((load<u32>(cur + (j << 3), 4) & (load<u32>(tps, 4) - 1)) << ENTRY_SHIFT);
-      const isPrivate = (m & STATE_MASK) == STATE_PRIVATE;
-      // the page is already the hint of its content (tFind would stop at its home slot)
-      const isHint = load<u64>(a) == ((<u64>salt << 32) | key) & load<u64>(a, 8) == ((<u64>p << 32) | ownHint);
-      if (isPrivate & key != KEY_UNIQUE & !isHint) {
-        if (load<u8>(rbase + (p >>> REGION_SHIFT)) == REGION_LARGE) hashLarge(vm, p, e, m, key, salt);
-        else shared += <u32>offer(vm, p, e, m, key, salt, OFFER_HINT);
+      if (key == KEY_UNIQUE) {
+        markHinted(vm, e, m);
         continue;
       }
-      // not private: left alone; unique content or the page's own hint: it is (still) hinted.
-      // Stored only when new, so after the first pass the entry's line stays clean (issue 6)
-      const newHint = isPrivate & (m & M_HINTED) == 0;
-      hinted += <u32>newHint;
-      if (newHint) store<u32>(e, m | M_HINTED);
+      if (load<u8>(rbase + (p >>> REGION_SHIFT)) == REGION_LARGE) {
+        // hashed but not shared: a large page is never shared whole (KB1021095)
+        markHinted(vm, e, m);
+        const a = tFind(tps, key, salt);
+        if (load<u32>(a) == EMPTY && tRoom(tps, true)) {
+          tPut(tps, tFind(tps, key, salt), key, salt, HINT | vm, p);
+          addHostC(H_SHARE_ENTRIES, 1);
+        }
+        continue;
+      }
+      shared += <u32>offer(vm, p, e, m, key, salt, OFFER_HINT);
     }
-    // the hash of each private page with shareable content, 0 for the others (slot 0 is a line
-    // that stays cached, so no loop branches on the page's class). Taken right before the batch is
-    // visited; visits only make pages shared, so a page visited as private was hashed.
-    for (let j: u32 = 0; j < nn; j++) {
-      const e = base + load<u32>(next + (j << 3)) * PAGE_ENTRY;
-      const key = load<u32>(e, 4);
-      const hashed = (load<u32>(e) & STATE_MASK) == STATE_PRIVATE & key != KEY_UNIQUE;
-      store<u32>(next + (j << 3), select(hashMixed(key, saltMixed), 0, hashed), 4);
-    }
-    const t = cur;
-    cur = next;
-    next = t;
-    n = nn;
   }
   setVmI(vm, P_SHARE_PPN, ppn);
   setVmI(vm, P_SHARE_DONE, done);
-  addVmC(vm, C_HINTS, <f64>hinted);
   addVmC(vm, C_SHARE_SCANNED, <f64>count);
   return shared;
 }
@@ -466,14 +437,14 @@ export function shareBreakLarge(vm: u32): u32 {
   const rbase = vmI(vm, P_REGION_BASE);
   const base = vmI(vm, P_PAGE_BASE);
   const regions = (pages + REGION_PAGES - 1) >>> REGION_SHIFT;
-  const tpsOn = hostI(HP_SHARE_POLICY) == POLICY_TPS && hostI(HP_SHARE_ON) != 0 && vmI(vm, P_SHARE_ON) != 0;
+  const on = tpsOn(vm);
   const salt = vmI(vm, P_SHARE_SALT);
   let shared: u32 = 0;
   for (let r: u32 = 0; r < regions; r++) {
     if (load<u8>(rbase + r) != REGION_LARGE) continue;
     const first = r << REGION_SHIFT;
     breakLarge(vm, first);
-    if (!tpsOn) continue;
+    if (!on) continue;
     const end = min(first + REGION_PAGES, pages);
     for (let p = first; p < end; p++) {
       const e = base + p * PAGE_ENTRY;
@@ -486,15 +457,15 @@ export function shareBreakLarge(vm: u32): u32 {
   return shared;
 }
 
-/** Whether shareBeforeSwap looks `vm`'s pages up (TPS on, for the host and the VM). */
-export function shareBeforeSwapOn(vm: u32): bool {
+/** TPS is on for `vm`: the host's policy, sharing on for the host and for the VM. */
+export function tpsOn(vm: u32): bool {
   return hostI(HP_SHARE_POLICY) == POLICY_TPS && hostI(HP_SHARE_ON) != 0 && vmI(vm, P_SHARE_ON) != 0;
 }
 
 /**
  * The TPS table slot where shareBeforeSwap starts looking for content `key` of a VM whose salt,
  * mixed, is `saltMixed` (shareSaltMixed): swapVm loads it for a batch of victims ahead of evicting
- * them, so the table's cache misses overlap (issue 6). Only where shareBeforeSwapOn.
+ * them, so the table's cache misses overlap (issue 6). Only where tpsOn.
  */
 // @ts-ignore: decorator
 @inline export function shareSlot(key: u32, saltMixed: u32): u32 {
@@ -510,7 +481,7 @@ export function shareSaltMixed(vm: u32): u32 {
  * True when it became shared (nothing to swap); no new hint is left behind.
  */
 export function shareBeforeSwap(vm: u32, ppn: u32): bool {
-  if (!shareBeforeSwapOn(vm)) return false;
+  if (!tpsOn(vm)) return false;
   if (ppn >= vmI(vm, P_PAGES)) return false;
   const e = vmI(vm, P_PAGE_BASE) + ppn * PAGE_ENTRY;
   const m = load<u32>(e);
@@ -658,13 +629,13 @@ export function shareFloorPass(vm: u32, randomOrder: u32): u32 {
   for (let i: u32 = 0; i < pages; i += WARM) {
     const n = min(WARM, pages - i);
     for (let j: u32 = 0; j < n; j++) {
-      store<u32>(batches + (j << 2), ppn);
+      store<u32>(batch + (j << 2), ppn);
       acc ^= load<u32>(base + ppn * PAGE_ENTRY);
       ppn += step;
       if (ppn >= pages) ppn -= pages;
     }
     for (let j: u32 = 0; j < n; j++) {
-      const e = base + load<u32>(batches + (j << 2)) * PAGE_ENTRY;
+      const e = base + load<u32>(batch + (j << 2)) * PAGE_ENTRY;
       acc += load<u32>(e) ^ load<u32>(e, 4);
     }
   }

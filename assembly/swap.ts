@@ -39,7 +39,7 @@ import {
 import { allocSmall, freeSmall, freePages } from "./machine";
 import { seedState, below } from "./rng";
 // page sharing (issue 3): share before swap; a shared page the balloon takes drops its reference
-import { shareBeforeSwap, shareBeforeSwapOn, shareSlot, shareSaltMixed, unshareForReclaim } from "./share";
+import { shareBeforeSwap, tpsOn, shareSlot, shareSaltMixed, unshareForReclaim } from "./share";
 import { KEY_UNIQUE } from "./content";
 import { zipClass, zipRoom, zipPut, zipTake, zipDrop, zipTakeFrees, zipRelease, zipCheck, ZIP_NONE, ZIP_SHIFT, ZIP_MASK } from "./compress";
 
@@ -282,7 +282,7 @@ export function swapVm(vm: u32, n: u32): u32 {
   const table = tableOf(vm);
   const rng = vmI(vm, P_RCL_BASE) + RCL_RNG;
   let got: u32 = 0;
-  const sharing = shareBeforeSwapOn(vm);
+  const sharing = tpsOn(vm);
   const salt = sharing ? shareSaltMixed(vm) : 0;
   // rejection sampling: uniform among private pages; bounded so a VM with few private pages
   // falls through to a scan from a random start. Candidates are drawn PROBE at a time, then their
