@@ -18,7 +18,7 @@ export const KEY_ZERO: u32 = 0;
 export const KEY_UNIQUE: u32 = 0xffff_ffff;
 
 /** A VM's content model, copied out of its record (memory.data scratch, one VM at a time). */
-const model = memory.data(32);
+const model = <u32>memory.data(32);
 
 /** Load `vm`'s content model into the scratch block for keyOf; returns its address. */
 export function contentOf(vm: u32): u32 {

@@ -43,6 +43,18 @@ export function sampleInit(vm: u32, seed: u32): void {
   setVmI(vm, P_SAMPLE_N, 0);
 }
 
+/** Clear the marks still set on the VM's sampled pages (its list). Returns how many are listed. */
+function unmark(vm: u32): u32 {
+  const base = vmI(vm, P_PAGE_BASE);
+  const list = vmI(vm, P_SAMPLE_BASE);
+  const marked = vmI(vm, P_SAMPLE_N);
+  for (let i: u32 = 0; i < marked; i++) {
+    const e = base + load<u32>(list + (i << 2)) * PAGE_ENTRY;
+    store<u32>(e, load<u32>(e) & ~M_SAMPLED);
+  }
+  return marked;
+}
+
 /**
  * Close the VM's current sampling period and open the next with `n` sampled pages (at most the
  * VM's pages). Closing: t = hits since the period began goes to C_SAMPLE_LAST_T, the pages marked
@@ -56,11 +68,7 @@ export function samplePeriod(vm: u32, n: u32): u32 {
   const base = vmI(vm, P_PAGE_BASE);
   let list = vmI(vm, P_SAMPLE_BASE);
   // close
-  const marked = vmI(vm, P_SAMPLE_N);
-  for (let i: u32 = 0; i < marked; i++) {
-    const e = base + load<u32>(list + (i << 2)) * PAGE_ENTRY;
-    store<u32>(e, load<u32>(e) & ~M_SAMPLED);
-  }
+  const marked = unmark(vm);
   setC(vm, C_SAMPLE_LAST_T, vmC(vm, C_SAMPLE_HITS) - vmC(vm, C_SAMPLE_START));
   setC(vm, C_SAMPLE_LAST_N, <f64>marked);
   const span = min(vmI(vm, P_TOUCH_SPAN), pages);
@@ -117,13 +125,7 @@ export function samplePeriod(vm: u32, n: u32): u32 {
 
 /** Unmark the VM's sampled pages and forget the period (power-off; the page table is cleared too). */
 export function sampleStop(vm: u32): void {
-  const base = vmI(vm, P_PAGE_BASE);
-  const list = vmI(vm, P_SAMPLE_BASE);
-  const marked = vmI(vm, P_SAMPLE_N);
-  for (let i: u32 = 0; i < marked; i++) {
-    const e = base + load<u32>(list + (i << 2)) * PAGE_ENTRY;
-    store<u32>(e, load<u32>(e) & ~M_SAMPLED);
-  }
+  unmark(vm);
   setVmI(vm, P_SAMPLE_N, 0);
   setVmI(vm, P_TOUCH_SPAN, 0);
   setC(vm, C_SAMPLE_START, vmC(vm, C_SAMPLE_HITS));

@@ -355,12 +355,29 @@ const batch: u32 = <u32>memory.data(WARM * 4);
 let sink: u32 = 0; // keeps the warming loads from being optimised away
 
 /**
+ * The next `n` (at most WARM) PPNs of a pass through `pages` pages, from `ppn` by `step`, into
+ * `batch`, their entries loaded ahead in a loop of loads alone (random order means a cache miss per
+ * page: they overlap instead of queueing). Returns the PPN after them.
+ */
+// @ts-ignore: decorator
+@inline function passBatch(base: u32, ppn: u32, step: u32, pages: u32, n: u32): u32 {
+  let acc: u32 = 0;
+  for (let j: u32 = 0; j < n; j++) {
+    store<u32>(batch + (j << 2), ppn);
+    acc ^= load<u32>(base + ppn * PAGE_ENTRY);
+    ppn += step;
+    if (ppn >= pages) ppn -= pages;
+  }
+  sink ^= acc;
+  return ppn;
+}
+
+/**
  * The TPS scanner: visit the next `count` pages of the VM in its random pass order. One call per
  * VM per tick. Returns the pages that became shared.
  */
 export function tpsScan(vm: u32, count: u32): u32 {
-  if (hostI(HP_SHARE_POLICY) != POLICY_TPS || hostI(HP_SHARE_ON) == 0) return 0;
-  if (count == 0 || vmI(vm, P_POWERED) == 0 || vmI(vm, P_SHARE_ON) == 0) return 0;
+  if (count == 0 || !tpsOn(vm) || vmI(vm, P_POWERED) == 0) return 0;
   const pages = vmI(vm, P_PAGES);
   if (pages == 0) return 0;
   if (vmI(vm, P_SHARE_STEP) == 0) newPass(vm, pages);
@@ -379,17 +396,11 @@ export function tpsScan(vm: u32, count: u32): u32 {
       ppn = vmI(vm, P_SHARE_PPN);
       done = 0;
     }
-    // the next pages of the pass, their entries and table slots loaded ahead in loops of independent
-    // loads (random order means a cache miss per page: they overlap instead of queueing)
+    // the next pages of the pass with their entries loaded ahead, then their table slots
     const n = min(WARM, min(count - i, pages - done));
+    ppn = passBatch(base, ppn, step, pages, n);
     const tb = load<u32>(tps), tmask = load<u32>(tps, 4) - 1;
     let acc: u32 = 0;
-    for (let j: u32 = 0; j < n; j++) {
-      store<u32>(batch + (j << 2), ppn);
-      acc ^= load<u32>(base + ppn * PAGE_ENTRY);
-      ppn += step;
-      if (ppn >= pages) ppn -= pages;
-    }
     for (let j: u32 = 0; j < n; j++) {
       const e = base + load<u32>(batch + (j << 2)) * PAGE_ENTRY;
       const key = load<u32>(e, 4);
@@ -628,12 +639,7 @@ export function shareFloorPass(vm: u32, randomOrder: u32): u32 {
   let ppn: u32 = 0;
   for (let i: u32 = 0; i < pages; i += WARM) {
     const n = min(WARM, pages - i);
-    for (let j: u32 = 0; j < n; j++) {
-      store<u32>(batch + (j << 2), ppn);
-      acc ^= load<u32>(base + ppn * PAGE_ENTRY);
-      ppn += step;
-      if (ppn >= pages) ppn -= pages;
-    }
+    ppn = passBatch(base, ppn, step, pages, n);
     for (let j: u32 = 0; j < n; j++) {
       const e = base + load<u32>(batch + (j << 2)) * PAGE_ENTRY;
       acc += load<u32>(e) ^ load<u32>(e, 4);

@@ -310,7 +310,7 @@ export function swapVm(vm: u32, n: u32): u32 {
     if (sharing) {
       for (let j: u32 = 0; j < k; j++) {
         const key = load<u32>(table + load<u32>(probe + (j << 2)) * PAGE_ENTRY, 4);
-        warm ^= load<u32>(select<u32>(probe, shareSlot(key, salt), key == KEY_UNIQUE));
+        warm ^= load<u32>(select<u32>(<u32>probe, shareSlot(key, salt), key == KEY_UNIQUE));
       }
     }
     sink ^= warm;
