@@ -21,7 +21,7 @@ const M = pages / 2 ** 20;
 const size = `${M}M pages`;
 const U32 = 2 ** 32;
 const TOUCHES = 2_000_000;
-/** the reference model fits in the default 4 GiB V8 heap up to this size (about 120 B per page) */
+/** the reference model fits in the default 4 GiB V8 heap up to this size (about 180 B per page) */
 const REF_MAX_PAGES = 2 ** 24;
 
 const out: BenchRecord[] = [];
